@@ -1,0 +1,196 @@
+#include "freq_table.hpp"
+
+#include <cmath>
+#include <limits>
+#include <queue>
+#include <string>
+#include <utility>
+
+namespace pgolf {
+namespace {
+
+// Marginal saving of one more unit of frequency, and marginal cost of one unit less.
+inline double gain_up(uint64_t c, uint32_t f) { return double(c) * std::log1p(1.0 / double(f)); }
+inline double loss_down(uint64_t c, uint32_t f) { return -double(c) * std::log1p(-1.0 / double(f)); }
+
+// Priority-queue entries compare by value, then prefer the lower index (deterministic ties).
+struct MaxEntry {
+    double v;
+    uint32_t i;
+    bool operator<(const MaxEntry& o) const { return v < o.v || (v == o.v && i > o.i); }
+};
+struct MinEntry {
+    double v;
+    uint32_t i;
+    bool operator<(const MinEntry& o) const { return v > o.v || (v == o.v && i > o.i); }
+};
+
+}  // namespace
+
+std::vector<uint32_t> normalize_counts(const uint64_t* counts, size_t K, unsigned precision) {
+    require(precision >= kMinPrecision && precision <= kMaxPrecision, Status::InvalidArgument,
+            "precision must be in [1, 16], got " + std::to_string(precision));
+    require(K >= 1 && K <= kMaxAlphabet, Status::InvalidArgument,
+            "alphabet size must be in [1, 65536], got " + std::to_string(K));
+    const uint32_t M = 1u << precision;
+    std::vector<uint32_t> f(K, 0);
+    size_t present = 0, last = 0;
+    unsigned __int128 total = 0;
+    for (size_t i = 0; i < K; ++i)
+        if (counts[i]) { ++present; last = i; total += counts[i]; }
+    require(present > 0, Status::InvalidArgument, "cannot build a frequency table from zero counts");
+    require(present <= M, Status::InvalidArgument,
+            std::to_string(present) + " distinct symbols need precision >= " +
+                std::to_string(int(std::ceil(std::log2(double(present))))) + ", got " + std::to_string(precision));
+    if (present == 1) {
+        f[last] = M;
+        return f;
+    }
+    // Rounded-down start, every present symbol at least 1.
+    int64_t sum = 0;
+    for (size_t i = 0; i < K; ++i) {
+        if (!counts[i]) continue;
+        uint64_t q = uint64_t((unsigned __int128)counts[i] * M / total);
+        f[i] = uint32_t(q < 1 ? 1 : q);
+        sum += f[i];
+    }
+    // Bring the sum to M by greedy unit moves, then swap units while that lowers the cost.
+    std::priority_queue<MaxEntry> up;
+    std::priority_queue<MinEntry> down;
+    for (size_t i = 0; i < K; ++i) {
+        if (!counts[i]) continue;
+        up.push({gain_up(counts[i], f[i]), uint32_t(i)});
+        if (f[i] > 1) down.push({loss_down(counts[i], f[i]), uint32_t(i)});
+    }
+    auto top_up = [&]() -> MaxEntry {
+        while (true) {
+            MaxEntry e = up.top();
+            if (e.v == gain_up(counts[e.i], f[e.i])) return e;
+            up.pop();
+        }
+    };
+    auto top_down = [&]() -> MinEntry {
+        while (!down.empty()) {
+            MinEntry e = down.top();
+            if (f[e.i] > 1 && e.v == loss_down(counts[e.i], f[e.i])) return e;
+            down.pop();
+        }
+        return {std::numeric_limits<double>::infinity(), 0};
+    };
+    auto bump = [&](uint32_t i, int delta) {
+        f[i] = uint32_t(int64_t(f[i]) + delta);
+        up.push({gain_up(counts[i], f[i]), i});
+        if (f[i] > 1) down.push({loss_down(counts[i], f[i]), i});
+    };
+    while (sum < int64_t(M)) { bump(top_up().i, +1); ++sum; }
+    while (sum > int64_t(M)) { bump(top_down().i, -1); --sum; }
+    for (;;) {
+        MaxEntry a = top_up();
+        MinEntry b = top_down();
+        if (a.i == b.i || !(a.v > b.v * (1.0 + 1e-12) + 1e-300)) break;
+        bump(a.i, +1);
+        bump(b.i, -1);
+    }
+    return f;
+}
+
+double cost_bits(const uint64_t* counts, const uint32_t* freq, size_t K, unsigned precision) {
+    double bits = 0.0;
+    for (size_t i = 0; i < K; ++i) {
+        if (!counts[i]) continue;
+        if (!freq[i]) return std::numeric_limits<double>::infinity();
+        bits += double(counts[i]) * (double(precision) - std::log2(double(freq[i])));
+    }
+    return bits;
+}
+
+void validate_table(const uint32_t* freq, size_t K, unsigned precision) {
+    require(precision >= kMinPrecision && precision <= kMaxPrecision, Status::BadTable,
+            "precision must be in [1, 16], got " + std::to_string(precision));
+    require(K >= 1 && K <= kMaxAlphabet, Status::BadTable, "alphabet size must be in [1, 65536]");
+    uint64_t sum = 0;
+    for (size_t i = 0; i < K; ++i) sum += freq[i];
+    require(sum == 0 || sum == (uint64_t(1) << precision), Status::BadTable,
+            "frequencies sum to " + std::to_string(sum) + ", expected " + std::to_string(1u << precision));
+}
+
+void write_table(ByteWriter& w, const uint32_t* freq, size_t K, unsigned precision) {
+    validate_table(freq, K, precision);
+    size_t first = K, last = 0;
+    for (size_t i = 0; i < K; ++i)
+        if (freq[i]) { if (first == K) first = i; last = i; }
+    if (first == K) {  // empty table
+        w.varint(0);
+        w.varint(0);
+        return;
+    }
+    const size_t count = last - first + 1;
+    w.varint(first);
+    w.varint(count);
+    for (size_t i = first; i + 1 < first + count;) {
+        if (freq[i]) {
+            w.varint(freq[i]);
+            ++i;
+        } else {
+            size_t run = 0;
+            while (!freq[i + run]) ++run;  // stops at `last`, which is nonzero
+            w.u8(0);
+            w.varint(run - 1);
+            i += run;
+        }
+    }
+}
+
+size_t table_size_bytes(const uint32_t* freq, size_t K, unsigned precision) {
+    ByteWriter w;
+    write_table(w, freq, K, precision);
+    return w.size();
+}
+
+std::vector<uint32_t> read_table(ByteReader& r, size_t K, unsigned precision) {
+    const uint64_t M = uint64_t(1) << precision;
+    std::vector<uint32_t> f(K, 0);
+    const uint64_t first = r.varint("table.first");
+    const uint64_t count = r.varint("table.count");
+    if (count == 0) {
+        require(first == 0, Status::BadTable, "an empty table must have first = 0, got " + std::to_string(first));
+        return f;
+    }
+    require(first < K && count <= K - first, Status::BadTable,
+            "table range [" + std::to_string(first) + ", " + std::to_string(first + count) +
+                ") exceeds the alphabet of " + std::to_string(K) + " symbols");
+    if (count == 1) {
+        f[first] = uint32_t(M);
+        return f;
+    }
+    uint64_t sum = 0;
+    const uint64_t end = first + count - 1;  // the implied last entry
+    bool after_run = true;                    // a run may not open the list or follow a run
+    for (uint64_t i = first; i < end;) {
+        const uint64_t v = r.varint("table.freq");
+        if (v) {
+            require(v < M, Status::BadTable,
+                    "frequency " + std::to_string(v) + " at index " + std::to_string(i) + " is not below M = " +
+                        std::to_string(M) + " in a table of several symbols");
+            sum += v;
+            require(sum < M, Status::BadTable, "frequencies exceed M = " + std::to_string(M) + " by index " +
+                                                   std::to_string(i));
+            f[i++] = uint32_t(v);
+            after_run = false;
+        } else {
+            require(!after_run, Status::BadTable, "zero run at index " + std::to_string(i) +
+                                                      " opens the list or follows another run (non-canonical)");
+            const uint64_t run = r.varint("table.zero_run");
+            require(run < end - i, Status::BadTable,
+                    "zero run of " + std::to_string(run + 1) + " at index " + std::to_string(i) +
+                        " runs past the table's last symbol");
+            i += run + 1;
+            after_run = true;
+        }
+    }
+    require(sum < M, Status::BadTable, "no frequency left for the last symbol");
+    f[end] = uint32_t(M - sum);
+    return f;
+}
+
+}  // namespace pgolf

@@ -1,0 +1,51 @@
+// freq_table.hpp: static frequency tables for rANS, and their compact serialisation.
+//
+// READ ME FIRST
+//  * A table is a vector `freq` over an index alphabet [0, K), K <= 65536, whose entries sum
+//    to exactly M = 2^precision (1 <= precision <= 16). Index i stands for the integer value
+//    offset + i; the offset lives in the frame, not in the table.
+//  * normalize_counts() returns the integer frequencies that minimise the coded size
+//    sum_i counts[i] * log2(M / freq[i]) subject to freq[i] >= 1 wherever counts[i] > 0 and
+//    sum freq = M. The objective is separable and convex, so greedy unit moves from a
+//    rounded start reach the exact optimum; ties break on the lower index, so the result is
+//    deterministic. Both encoder and decoder use the serialised integers, never floats.
+//  * A table with one present symbol has freq M there: it codes that symbol in 0 bits.
+//  * An empty table (all zero) is allowed in a frame as a placeholder for an unused context;
+//    it can code nothing.
+//
+// Serialised form (docs/CODER.md, "Table"):
+//    varint first      index of the first nonzero entry (0 for an empty table)
+//    varint count      first + count <= K; 0 = empty table, 1 = single symbol (freq M)
+//    entries for indices first .. first+count-2 (the last frequency is implied by the sum):
+//       varint f (f >= 1), or a zero run: byte 0x00 then varint (run_length - 1).
+//    Runs are maximal and never start the list; the implied last frequency is >= 1.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "byte_io.hpp"
+
+namespace pgolf {
+
+constexpr unsigned kMinPrecision = 1;
+constexpr unsigned kMaxPrecision = 16;
+constexpr size_t kMaxAlphabet = 65536;
+
+// Optimal normalisation (see above). Throws InvalidArgument if no count is positive or more
+// symbols are present than 2^precision allows.
+std::vector<uint32_t> normalize_counts(const uint64_t* counts, size_t K, unsigned precision);
+
+// Bits needed to code a histogram under a table: sum counts[i] * log2(M / freq[i]).
+// Returns +infinity if a counted symbol has frequency 0.
+double cost_bits(const uint64_t* counts, const uint32_t* freq, size_t K, unsigned precision);
+
+// Checks the invariants above; throws BadTable naming the first violation.
+void validate_table(const uint32_t* freq, size_t K, unsigned precision);
+
+void write_table(ByteWriter& w, const uint32_t* freq, size_t K, unsigned precision);
+std::vector<uint32_t> read_table(ByteReader& r, size_t K, unsigned precision);
+size_t table_size_bytes(const uint32_t* freq, size_t K, unsigned precision);
+
+}  // namespace pgolf
