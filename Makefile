@@ -12,7 +12,7 @@ FUZZ_RUNS ?= 3000
 $(STAMP): pyproject.toml setup.py $(wildcard csrc/*.cpp csrc/*.hpp pgolf_pack/_version.py)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test]' 'pybind11>=2.11' 'setuptools>=64'
 	touch $(STAMP)
 
 ## demo: the main job end to end on the embedded default
