@@ -70,9 +70,6 @@ def test_dequantize_is_symbols_times_stored_scales(text):
         assert torch.equal(decode_scales(q.scale_codes, spec.scale_bits), q.scales)
     else:
         assert torch.equal(q.scales.half().float(), q.scales)
-    # quantizing the reconstruction again changes nothing for clamped max-clip grids
-    if spec.scheme == "int" and spec.clip == "max":
-        assert torch.equal(dequantize(quantize(w_hat, spec)), w_hat)
 
 
 def test_fake_quantize_forward_equals_dequantize_and_passes_gradient():
