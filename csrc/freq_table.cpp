@@ -28,9 +28,9 @@ struct MinEntry {
 }  // namespace
 
 std::vector<uint32_t> normalize_counts(const uint64_t* counts, size_t K, unsigned precision) {
-    require(precision >= kMinPrecision && precision <= kMaxPrecision, Status::InvalidArgument,
+    PGOLF_REQUIRE(precision >= kMinPrecision && precision <= kMaxPrecision, Status::InvalidArgument,
             "precision must be in [1, 16], got " + std::to_string(precision));
-    require(K >= 1 && K <= kMaxAlphabet, Status::InvalidArgument,
+    PGOLF_REQUIRE(K >= 1 && K <= kMaxAlphabet, Status::InvalidArgument,
             "alphabet size must be in [1, 65536], got " + std::to_string(K));
     const uint32_t M = 1u << precision;
     std::vector<uint32_t> f(K, 0);
@@ -38,8 +38,8 @@ std::vector<uint32_t> normalize_counts(const uint64_t* counts, size_t K, unsigne
     unsigned __int128 total = 0;
     for (size_t i = 0; i < K; ++i)
         if (counts[i]) { ++present; last = i; total += counts[i]; }
-    require(present > 0, Status::InvalidArgument, "cannot build a frequency table from zero counts");
-    require(present <= M, Status::InvalidArgument,
+    PGOLF_REQUIRE(present > 0, Status::InvalidArgument, "cannot build a frequency table from zero counts");
+    PGOLF_REQUIRE(present <= M, Status::InvalidArgument,
             std::to_string(present) + " distinct symbols need precision >= " +
                 std::to_string(int(std::ceil(std::log2(double(present))))) + ", got " + std::to_string(precision));
     if (present == 1) {
@@ -105,12 +105,12 @@ double cost_bits(const uint64_t* counts, const uint32_t* freq, size_t K, unsigne
 }
 
 void validate_table(const uint32_t* freq, size_t K, unsigned precision) {
-    require(precision >= kMinPrecision && precision <= kMaxPrecision, Status::BadTable,
+    PGOLF_REQUIRE(precision >= kMinPrecision && precision <= kMaxPrecision, Status::BadTable,
             "precision must be in [1, 16], got " + std::to_string(precision));
-    require(K >= 1 && K <= kMaxAlphabet, Status::BadTable, "alphabet size must be in [1, 65536]");
+    PGOLF_REQUIRE(K >= 1 && K <= kMaxAlphabet, Status::BadTable, "alphabet size must be in [1, 65536]");
     uint64_t sum = 0;
     for (size_t i = 0; i < K; ++i) sum += freq[i];
-    require(sum == 0 || sum == (uint64_t(1) << precision), Status::BadTable,
+    PGOLF_REQUIRE(sum == 0 || sum == (uint64_t(1) << precision), Status::BadTable,
             "frequencies sum to " + std::to_string(sum) + ", expected " + std::to_string(1u << precision));
 }
 
@@ -153,10 +153,10 @@ std::vector<uint32_t> read_table(ByteReader& r, size_t K, unsigned precision) {
     const uint64_t first = r.varint("table.first");
     const uint64_t count = r.varint("table.count");
     if (count == 0) {
-        require(first == 0, Status::BadTable, "an empty table must have first = 0, got " + std::to_string(first));
+        PGOLF_REQUIRE(first == 0, Status::BadTable, "an empty table must have first = 0, got " + std::to_string(first));
         return f;
     }
-    require(first < K && count <= K - first, Status::BadTable,
+    PGOLF_REQUIRE(first < K && count <= K - first, Status::BadTable,
             "table range [" + std::to_string(first) + ", " + std::to_string(first + count) +
                 ") exceeds the alphabet of " + std::to_string(K) + " symbols");
     if (count == 1) {
@@ -169,26 +169,26 @@ std::vector<uint32_t> read_table(ByteReader& r, size_t K, unsigned precision) {
     for (uint64_t i = first; i < end;) {
         const uint64_t v = r.varint("table.freq");
         if (v) {
-            require(v < M, Status::BadTable,
+            PGOLF_REQUIRE(v < M, Status::BadTable,
                     "frequency " + std::to_string(v) + " at index " + std::to_string(i) + " is not below M = " +
                         std::to_string(M) + " in a table of several symbols");
             sum += v;
-            require(sum < M, Status::BadTable, "frequencies exceed M = " + std::to_string(M) + " by index " +
+            PGOLF_REQUIRE(sum < M, Status::BadTable, "frequencies exceed M = " + std::to_string(M) + " by index " +
                                                    std::to_string(i));
             f[i++] = uint32_t(v);
             after_run = false;
         } else {
-            require(!after_run, Status::BadTable, "zero run at index " + std::to_string(i) +
+            PGOLF_REQUIRE(!after_run, Status::BadTable, "zero run at index " + std::to_string(i) +
                                                       " opens the list or follows another run (non-canonical)");
             const uint64_t run = r.varint("table.zero_run");
-            require(run < end - i, Status::BadTable,
+            PGOLF_REQUIRE(run < end - i, Status::BadTable,
                     "zero run of " + std::to_string(run + 1) + " at index " + std::to_string(i) +
                         " runs past the table's last symbol");
             i += run + 1;
             after_run = true;
         }
     }
-    require(sum < M, Status::BadTable, "no frequency left for the last symbol");
+    PGOLF_REQUIRE(sum < M, Status::BadTable, "no frequency left for the last symbol");
     f[end] = uint32_t(M - sum);
     return f;
 }

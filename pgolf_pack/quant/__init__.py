@@ -7,6 +7,6 @@
 """
 
 from pgolf_pack.quant.spec import QuantSpec
-from pgolf_pack.quant.uniform import Quantized, dequantize, fake_quantize, quantize
+from pgolf_pack.quant.uniform import Quantized, RowStats, dequantize, fake_quantize, quantize
 
-__all__ = ["QuantSpec", "Quantized", "dequantize", "fake_quantize", "quantize"]
+__all__ = ["QuantSpec", "Quantized", "RowStats", "dequantize", "fake_quantize", "quantize"]

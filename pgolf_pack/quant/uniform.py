@@ -25,6 +25,19 @@ MSE_CLIP_GRID = 24  # clip ratios tried per row by clip "mse", from 0.25 to 1.0 
 
 
 @dataclass(frozen=True)
+class RowStats:
+    """Per-row max |w| and standard deviation: computed once when many specs are tried."""
+
+    amax: torch.Tensor
+    std: torch.Tensor
+
+    @classmethod
+    def of(cls, w: torch.Tensor) -> RowStats:
+        x = as_rows(w)
+        return cls(x.abs().amax(dim=1), _row_std(x))
+
+
+@dataclass(frozen=True)
 class Quantized:
     """A quantized tensor: what the artifact stores, plus the exact float32 scales."""
 
@@ -46,13 +59,17 @@ class Quantized:
 
 def as_rows(w: torch.Tensor) -> torch.Tensor:
     """The float32 [rows, cols] view a quantizer works on."""
-    if w.dim() == 0:
-        raise InputError("a 0-d tensor can only be stored as passthrough (fp32, fp16, bf16)")
-    return w.detach().float().reshape(w.shape[0] if w.dim() > 1 else 1, -1)
+    if w.dim() == 0 or w.numel() == 0:
+        raise InputError("scalars and empty tensors can only be stored as passthrough (fp32, fp16, bf16)")
+    rows = w.shape[0] if w.dim() > 1 else 1
+    return w.detach().float().reshape(rows, w.numel() // rows)
 
 
-def quantize(w: torch.Tensor, spec: QuantSpec) -> Quantized:
-    """Quantize a float tensor under `spec` (see QuantSpec for the schemes)."""
+def quantize(w: torch.Tensor, spec: QuantSpec, stats: RowStats | None = None) -> Quantized:
+    """Quantize a float tensor under `spec` (see QuantSpec for the schemes).
+
+    `stats` (RowStats.of(w)) may be passed to save recomputing them across many specs.
+    """
     if not torch.is_floating_point(w):
         raise InputError(f"only floating-point tensors can be quantized, got {w.dtype}")
     shape, dtype = tuple(w.shape), w.dtype
@@ -60,10 +77,11 @@ def quantize(w: torch.Tensor, spec: QuantSpec) -> Quantized:
         target = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[spec.scheme]
         return Quantized(spec, shape, dtype, passthrough=w.detach().to(target).contiguous())
     x = as_rows(w)
+    stats = stats or RowStats(x.abs().amax(dim=1), _row_std(x))
     if spec.scheme in ("int", "pent", "tern") and spec.clip == "mse":
-        codes, scales = _mse_scales(x, spec)
+        codes, scales = _mse_scales(x, stats.amax, spec)
     else:
-        codes, scales = round_scales(_raw_scales(x, spec), spec.scale_bits)
+        codes, scales = round_scales(_raw_scales(stats, spec), spec.scale_bits)
     symbols = _symbols(x, scales, spec.qmax)
     return Quantized(spec, shape, dtype, symbols=symbols, scales=scales, scale_codes=codes)
 
@@ -89,12 +107,12 @@ def _row_std(x: torch.Tensor) -> torch.Tensor:
     return x.std(dim=1) if x.shape[1] > 1 else x.abs()[:, 0]
 
 
-def _raw_scales(x: torch.Tensor, spec: QuantSpec) -> torch.Tensor:
-    amax = x.abs().amax(dim=1)
+def _raw_scales(stats: RowStats, spec: QuantSpec) -> torch.Tensor:
+    amax = stats.amax
     if spec.scheme == "step":
-        s = spec.k * _row_std(x)
+        s = spec.k * stats.std
         return torch.where(s > 0, s, amax)  # constant rows: one step per value
-    clip = amax if spec.clip == "max" else spec.k * _row_std(x)
+    clip = amax if spec.clip == "max" else spec.k * stats.std
     clip = torch.where(clip > 0, clip, amax)
     return clip / spec.qmax
 
@@ -103,9 +121,9 @@ def _symbols(x: torch.Tensor, scales: torch.Tensor, qmax: int) -> torch.Tensor:
     return torch.round(x / scales[:, None]).clamp_(-qmax, qmax).to(torch.int32)
 
 
-def _mse_scales(x: torch.Tensor, spec: QuantSpec) -> tuple[torch.Tensor | None, torch.Tensor]:
+def _mse_scales(x: torch.Tensor, amax: torch.Tensor, spec: QuantSpec) -> tuple[torch.Tensor | None, torch.Tensor]:
     """Per row, the clip (a fraction of the row max) whose rounded scale gives the least squared error."""
-    amax = x.abs().amax(dim=1).clamp_min(MIN_SCALE)
+    amax = amax.clamp_min(MIN_SCALE)
     best_err = torch.full_like(amax, float("inf"))
     best_codes, best_scales = None, None
     for r in torch.linspace(0.25, 1.0, MSE_CLIP_GRID).tolist():
