@@ -114,6 +114,66 @@ void validate_table(const uint32_t* freq, size_t K, unsigned precision) {
             "frequencies sum to " + std::to_string(sum) + ", expected " + std::to_string(1u << precision));
 }
 
+namespace {
+
+// Adaptive Rice coding of the table's frequency deltas (docs/CODER.md, "Table"): the Rice
+// parameter follows the running mean of the coded magnitudes, as in LOCO-I.
+constexpr unsigned kEscapeQuotient = 24;
+constexpr unsigned kEscapeBits = 18;
+
+struct RiceState {
+    uint64_t sum = 16, count = 1;  // start at k = 4
+    unsigned k() const {
+        unsigned k = 0;
+        while ((count << k) < sum && k < 17) ++k;
+        return k;
+    }
+    void update(uint64_t v) {
+        sum += v;
+        if (++count == 32) { sum >>= 1; count >>= 1; }
+    }
+};
+
+class BitWriter {
+public:
+    explicit BitWriter(ByteWriter& w) : w_(w) {}
+    void put(uint64_t bits, unsigned n) {  // n <= 32, LSB first
+        acc_ |= bits << fill_;
+        fill_ += n;
+        while (fill_ >= 8) { w_.u8(uint8_t(acc_)); acc_ >>= 8; fill_ -= 8; }
+    }
+    void flush() { if (fill_) w_.u8(uint8_t(acc_)); acc_ = 0; fill_ = 0; }
+
+private:
+    ByteWriter& w_;
+    uint64_t acc_ = 0;
+    unsigned fill_ = 0;
+};
+
+class BitReader {
+public:
+    explicit BitReader(ByteReader& r) : r_(r) {}
+    uint64_t get(unsigned n) {
+        while (fill_ < n) { acc_ |= uint64_t(r_.u8("table.bits")) << fill_; fill_ += 8; }
+        const uint64_t v = acc_ & ((uint64_t(1) << n) - 1);
+        acc_ >>= n;
+        fill_ -= n;
+        return v;
+    }
+    // The padding of the last byte must be zero, so that each table has one encoding.
+    void finish() { PGOLF_REQUIRE(acc_ == 0, Status::BadTable, "nonzero padding after the table's last code"); }
+
+private:
+    ByteReader& r_;
+    uint64_t acc_ = 0;
+    unsigned fill_ = 0;
+};
+
+uint64_t zigzag64(int64_t v) { return (uint64_t(v) << 1) ^ uint64_t(v >> 63); }
+int64_t unzigzag64(uint64_t z) { return int64_t(z >> 1) ^ -int64_t(z & 1); }
+
+}  // namespace
+
 void write_table(ByteWriter& w, const uint32_t* freq, size_t K, unsigned precision) {
     validate_table(freq, K, precision);
     size_t first = K, last = 0;
@@ -127,18 +187,24 @@ void write_table(ByteWriter& w, const uint32_t* freq, size_t K, unsigned precisi
     const size_t count = last - first + 1;
     w.varint(first);
     w.varint(count);
-    for (size_t i = first; i + 1 < first + count;) {
-        if (freq[i]) {
-            w.varint(freq[i]);
-            ++i;
+    BitWriter bits(w);
+    RiceState rice;
+    int64_t previous = 0;
+    for (size_t i = first; i + 1 < first + count; ++i) {  // the last frequency is implied
+        const uint64_t z = zigzag64(int64_t(freq[i]) - previous);
+        previous = freq[i];
+        const unsigned k = rice.k();
+        const uint64_t q = z >> k;
+        if (q < kEscapeQuotient) {
+            bits.put((uint64_t(1) << q) - 1, unsigned(q) + 1);  // q ones, then a zero
+            bits.put(z & ((uint64_t(1) << k) - 1), k);
         } else {
-            size_t run = 0;
-            while (!freq[i + run]) ++run;  // stops at `last`, which is nonzero
-            w.u8(0);
-            w.varint(run - 1);
-            i += run;
+            bits.put((uint64_t(1) << kEscapeQuotient) - 1, kEscapeQuotient);
+            bits.put(z, kEscapeBits);
         }
+        rice.update(z);
     }
+    bits.flush();
 }
 
 size_t table_size_bytes(const uint32_t* freq, size_t K, unsigned precision) {
@@ -163,32 +229,36 @@ std::vector<uint32_t> read_table(ByteReader& r, size_t K, unsigned precision) {
         f[first] = uint32_t(M);
         return f;
     }
+    BitReader bits(r);
+    RiceState rice;
+    int64_t previous = 0;
     uint64_t sum = 0;
     const uint64_t end = first + count - 1;  // the implied last entry
-    bool after_run = true;                    // a run may not open the list or follow a run
-    for (uint64_t i = first; i < end;) {
-        const uint64_t v = r.varint("table.freq");
-        if (v) {
-            PGOLF_REQUIRE(v < M, Status::BadTable,
-                    "frequency " + std::to_string(v) + " at index " + std::to_string(i) + " is not below M = " +
-                        std::to_string(M) + " in a table of several symbols");
-            sum += v;
-            PGOLF_REQUIRE(sum < M, Status::BadTable, "frequencies exceed M = " + std::to_string(M) + " by index " +
-                                                   std::to_string(i));
-            f[i++] = uint32_t(v);
-            after_run = false;
+    for (uint64_t i = first; i < end; ++i) {
+        const unsigned k = rice.k();
+        uint64_t q = 0;
+        while (q < kEscapeQuotient && bits.get(1)) ++q;
+        uint64_t z;
+        if (q < kEscapeQuotient) {
+            z = (q << k) | bits.get(k);
         } else {
-            PGOLF_REQUIRE(!after_run, Status::BadTable, "zero run at index " + std::to_string(i) +
-                                                      " opens the list or follows another run (non-canonical)");
-            const uint64_t run = r.varint("table.zero_run");
-            PGOLF_REQUIRE(run < end - i, Status::BadTable,
-                    "zero run of " + std::to_string(run + 1) + " at index " + std::to_string(i) +
-                        " runs past the table's last symbol");
-            i += run + 1;
-            after_run = true;
+            z = bits.get(kEscapeBits);
+            PGOLF_REQUIRE((z >> k) >= kEscapeQuotient, Status::BadTable,
+                          "escaped frequency at index " + std::to_string(i) + " fits the short code (non-canonical)");
         }
+        const int64_t v = previous + unzigzag64(z);
+        PGOLF_REQUIRE(v >= 0 && uint64_t(v) < M, Status::BadTable,
+                      "frequency " + std::to_string(v) + " at index " + std::to_string(i) +
+                          " is outside [0, M) in a table of several symbols (M = " + std::to_string(M) + ")");
+        PGOLF_REQUIRE(i != first || v > 0, Status::BadTable, "the table's first frequency is 0");
+        sum += uint64_t(v);
+        PGOLF_REQUIRE(sum < M, Status::BadTable,
+                      "frequencies reach M = " + std::to_string(M) + " by index " + std::to_string(i));
+        f[i] = uint32_t(v);
+        previous = v;
+        rice.update(z);
     }
-    PGOLF_REQUIRE(sum < M, Status::BadTable, "no frequency left for the last symbol");
+    bits.finish();
     f[end] = uint32_t(M - sum);
     return f;
 }

@@ -218,20 +218,15 @@ def _hull_from(t: TensorPlan, hull: list[int]) -> list[int]:
     return hull[hull.index(t.choice):] if t.choice in hull else [t.choice] + hull
 
 
-def plan_budget(
+def evaluate_tensors(
     state_dict: Mapping[str, torch.Tensor],
-    budget: int,
     *,
-    code_bytes: int = 0,
     sensitivities: Iterable[tuple[str, float]] = (),
     specs_for: Callable[[str, torch.Tensor], list[str]] | None = None,
     threads: int | None = None,
     progress: Callable[[Iterable], Iterable] | None = None,
-) -> Plan:
-    """Choose a spec per tensor so that artifact + code_bytes <= budget with the least damage.
-
-    Raises BudgetError (with the smallest achievable total) when no choice fits.
-    """
+) -> list[TensorPlan]:
+    """Every tensor's candidates with exact bytes and weighted damage (the expensive part)."""
     sens = list(sensitivities)
     specs_for = specs_for or (lambda name, t: default_specs(t))
     items = list(state_dict.items())
@@ -246,7 +241,11 @@ def plan_budget(
     # Tensors are evaluated on a few threads: the codec and torch's kernels release the GIL.
     with ThreadPoolExecutor(max(1, threads or os.cpu_count() or 1)) as pool:
         results = pool.map(one, range(len(items)))
-        tensors = list(progress(results) if progress else results)
+        return list(progress(results) if progress else results)
+
+
+def plan_from(tensors: list[TensorPlan], budget: int, code_bytes: int = 0) -> Plan:
+    """Solve for one budget over evaluated tensors (cheap: call it for many budgets)."""
     overhead = overhead_bound(len(tensors))
     available = budget - code_bytes - overhead
     try:
@@ -266,3 +265,22 @@ def plan_budget(
         tensors=[{"name": t.name, "spec": t.chosen.spec, "bytes": t.chosen.bytes, "damage": t.chosen.damage,
                   "candidates": [[c.spec, c.bytes, c.damage] for c in t.candidates]} for t in tensors],
     )
+
+
+def plan_budget(
+    state_dict: Mapping[str, torch.Tensor],
+    budget: int,
+    *,
+    code_bytes: int = 0,
+    sensitivities: Iterable[tuple[str, float]] = (),
+    specs_for: Callable[[str, torch.Tensor], list[str]] | None = None,
+    threads: int | None = None,
+    progress: Callable[[Iterable], Iterable] | None = None,
+) -> Plan:
+    """Choose a spec per tensor so that artifact + code_bytes <= budget with the least damage.
+
+    Raises BudgetError (with the smallest achievable total) when no choice fits.
+    """
+    tensors = evaluate_tensors(state_dict, sensitivities=sensitivities, specs_for=specs_for, threads=threads,
+                               progress=progress)
+    return plan_from(tensors, budget, code_bytes)
