@@ -140,6 +140,7 @@ def build_byte_tables(
     vocab_size: int | None = None,
     *,
     allow_missing_space_piece: bool = False,
+    allow_inner_spaces: bool = False,
     allow_larger_vocab: bool = False,
 ) -> ByteTables:
     """Byte tables of a SentencePiece tokenizer by the challenge's `build_sentencepiece_luts` rule.
@@ -151,11 +152,15 @@ def build_byte_tables(
         allow_missing_space_piece: score a tokenizer without a standalone "▁" piece anyway.
             Its lone spaces become three byte-fallback tokens worth 3 bytes instead of 1, which
             understates bpb (challenge issue #897), so this is refused by default.
+        allow_inner_spaces: score a tokenizer with pieces that hold a "▁" past their first
+            character (e.g. "▁▁", from remove_extra_whitespaces=False). The rule counts such a
+            "▁" as its 3 UTF-8 bytes rather than one space, which also understates bpb.
         allow_larger_vocab: accept vocab_size above the tokenizer's (a padded output layer);
             the extra ids are boundaries worth 0 bytes.
 
     Raises:
-        InputError: unreadable tokenizer, no "▁" piece, or a vocab_size that does not match.
+        InputError: unreadable tokenizer, no "▁" piece, pieces with inner "▁", or a vocab_size
+            that does not match.
     """
     sp = _load_tokenizer(tokenizer)
     sp_vocab = int(sp.vocab_size())
@@ -179,6 +184,7 @@ def build_byte_tables(
     base = np.zeros(vocab_size, dtype=np.int16)
     space = np.zeros(vocab_size, dtype=np.bool_)
     boundary = np.ones(vocab_size, dtype=np.bool_)
+    inner_spaces = []
     for i in range(sp_vocab):
         if sp.is_control(i) or sp.is_unknown(i) or sp.is_unused(i):
             continue
@@ -190,7 +196,15 @@ def build_byte_tables(
         if piece.startswith(SPACE):
             space[i] = True
             piece = piece[1:]
+        if SPACE in piece:
+            inner_spaces.append(i)
         base[i] = len(piece.encode("utf-8"))
+    if inner_spaces and not allow_inner_spaces:
+        raise InputError(
+            f"{len(inner_spaces)} pieces hold a \"▁\" past their first character (id {inner_spaces[0]}: "
+            f"{sp.id_to_piece(inner_spaces[0])!r}), which the rule counts as 3 bytes instead of 1 and bpb would "
+            "read low; pass allow_inner_spaces=True to score it as the challenge does"
+        )
     return ByteTables(base, space, boundary)
 
 
@@ -324,7 +338,7 @@ def evaluate(
     Args:
         logits_fn: maps int64 token ids [B, seq_len] on `device` to logits [B, seq_len, V],
             V = len(tables); it must be causal (windows are padded at the end with token 0).
-            It runs under torch.inference_mode.
+            It runs under torch.inference_mode; putting the model in eval mode is the caller's job.
         tokens: the stream from `load_val_tokens(..., seq_len)` (or `truncate_stream`).
         tables: from `build_byte_tables`.
         seq_len: tokens per sequence or window.

@@ -25,20 +25,30 @@ SPACE = "\u2581"
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
 
 
-@pytest.fixture(params=["fineweb_1024_bpe.model", "fineweb_8192_bpe.model"])
-def tokenizer_path(request) -> Path:
-    path = TOKENIZERS / request.param
+def challenge_tokenizer(name: str) -> Path:
+    path = TOKENIZERS / name
     if not path.is_file():
         pytest.skip(f"challenge tokenizer {path} absent (CI expects ../shared/tokenizers beside the clone)")
     return path
 
 
+@pytest.fixture(params=["fineweb_1024_bpe.model", "fineweb_8192_bpe.model"])
+def tokenizer_path(request) -> Path:
+    return challenge_tokenizer(request.param)
+
+
+@pytest.fixture
+def sp1024() -> spm.SentencePieceProcessor:
+    return spm.SentencePieceProcessor(model_file=str(challenge_tokenizer("fineweb_1024_bpe.model")))
+
+
 @pytest.fixture
 def sp8192() -> spm.SentencePieceProcessor:
-    path = TOKENIZERS / "fineweb_8192_bpe.model"
-    if not path.is_file():
-        pytest.skip(f"challenge tokenizer {path} absent (CI expects ../shared/tokenizers beside the clone)")
-    return spm.SentencePieceProcessor(model_file=str(path))
+    return spm.SentencePieceProcessor(model_file=str(challenge_tokenizer("fineweb_8192_bpe.model")))
+
+
+def has_byte_fallback(sp: spm.SentencePieceProcessor) -> bool:
+    return any(sp.is_byte(i) for i in range(sp.vocab_size()))
 
 
 # --- the byte rule, restated from the tokenizer's protobuf rather than SentencePiece's API ---
@@ -74,10 +84,10 @@ def _proto_fields(buf: bytes):
         yield key >> 3, value
 
 
-def proto_pieces(path: Path) -> list[tuple[str, int]]:
+def proto_pieces(model: bytes) -> list[tuple[str, int]]:
     """(piece, type) for every entry of ModelProto.pieces (field 1), in id order."""
     pieces = []
-    for number, value in _proto_fields(path.read_bytes()):
+    for number, value in _proto_fields(model):
         if number == 1:
             fields = dict(_proto_fields(value))
             pieces.append((fields[1].decode("utf-8"), fields.get(3, NORMAL)))
@@ -96,15 +106,14 @@ def expected_entry(piece: str, kind: int) -> tuple[int, bool, bool]:
 
 def test_byte_tables_match_the_rule_on_the_challenge_tokenizers(tokenizer_path):
     tables = build_byte_tables(tokenizer_path)
-    pieces = proto_pieces(tokenizer_path)
+    pieces = proto_pieces(tokenizer_path.read_bytes())
     assert len(tables) == len(pieces)
     got = list(zip(tables.base_bytes.tolist(), tables.has_leading_space.tolist(), tables.is_boundary.tolist()))
     assert got == [expected_entry(piece, kind) for piece, kind in pieces]
     kinds = {kind for _, kind in pieces}
     assert {NORMAL, UNKNOWN, CONTROL} <= kinds  # the rule's branches are all exercised
     assert tables.has_leading_space.any() and (tables.base_bytes > 1).any()
-    if "8192" in tokenizer_path.name:
-        assert BYTE in kinds
+    assert (BYTE in kinds) == ("8192" in tokenizer_path.name)  # only the 8192 vocabulary has byte fallback
 
 
 def test_byte_tables_are_read_only_and_typed(tokenizer_path):
@@ -145,6 +154,28 @@ def test_tokenizer_without_a_space_piece_is_refused():
     with pytest.raises(InputError, match=r'no standalone "▁" piece.*#897.*allow_missing_space_piece=True'):
         build_byte_tables(no_space)
     assert len(build_byte_tables(no_space, allow_missing_space_piece=True)) == 16
+
+
+def test_pieces_with_inner_spaces_are_refused_unless_asked_for():
+    # Kept whitespace runs give pieces like "▁▁" whose second "▁" the rule counts as 3 bytes.
+    model = io.BytesIO()
+    lines = ["a  b  c   d", "x  y    z ab", "ab  cd  ef  gh", "naïve café  déjà"] * 30
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_writer=model, vocab_size=300, model_type="bpe", byte_fallback=True,
+        remove_extra_whitespaces=False, allow_whitespace_only_pieces=True, add_dummy_prefix=False,
+        user_defined_symbols=["<sep>", SPACE + SPACE + "x"], minloglevel=2,
+    )  # fmt: skip
+    sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    with pytest.raises(InputError, match=r'pieces hold a "▁" past their first character .*allow_inner_spaces=True'):
+        build_byte_tables(sp)
+    tables = build_byte_tables(sp, allow_inner_spaces=True)
+    pieces = proto_pieces(model.getvalue())
+    assert {USER_DEFINED, BYTE} <= {kind for _, kind in pieces} and (SPACE * 2, NORMAL) in pieces
+    got = list(zip(tables.base_bytes.tolist(), tables.has_leading_space.tolist(), tables.is_boundary.tolist()))
+    assert got == [expected_entry(piece, kind) for piece, kind in pieces]
+    ids = [sp.bos_id()] + sp.encode("a  b")
+    assert sp.id_to_piece(ids[2]) == SPACE * 2
+    assert int(token_bytes(tables, np.array(ids[:-1]), np.array(ids[1:])).sum()) == 1 + (1 + 3) + 1  # text: 4
 
 
 def test_unreadable_tokenizers_are_refused(tmp_path):
@@ -403,7 +434,7 @@ NON_ASCII = ["Le café est naïve, déjà vu.", "Emoji 🦙 and math ∑ x^2 in 
 def test_whole_documents_count_their_utf8_bytes(tokenizer_path, stride):
     sp = spm.SentencePieceProcessor(model_file=str(tokenizer_path))
     tables = build_byte_tables(sp)
-    docs = DOCUMENTS + (NON_ASCII if sp.is_byte(sp.piece_to_id("<0xC3>")) else [])  # only with byte fallback
+    docs = DOCUMENTS + (NON_ASCII if has_byte_fallback(sp) else [])  # without it, non-ASCII becomes <unk>
     encoded = [[sp.bos_id()] + sp.encode(doc) for doc in docs]
     assert [sp.decode(ids[1:]) for ids in encoded] == docs  # the texts survive tokenization unchanged
     # The stream repeats the documents 3 times and ends on the next document's BOS, so its
@@ -411,21 +442,19 @@ def test_whole_documents_count_their_utf8_bytes(tokenizer_path, stride):
     one_copy = sum(encoded, [])
     stream = np.array(one_copy * 3 + [sp.bos_id()])
     seq_len = len(one_copy)
-    result = evaluate(constant_model([1 / len(tables)] * len(tables)), stream, tables, seq_len=seq_len,
-                      stride=stride and min(stride, seq_len), batch_size=4)  # fmt: skip
+    uniform = constant_model([1 / len(tables)] * len(tables))
+    result = evaluate(uniform, stream, tables, seq_len=seq_len, stride=stride, batch_size=4)
     assert result.tokens == 3 * seq_len
     assert result.bytes == 3 * sum(len(doc.encode("utf-8")) for doc in docs)
 
 
-def test_unknown_tokens_count_no_bytes_as_in_the_challenge(tokenizer_path):
-    # With the 1024 vocabulary (no byte fallback) "é" becomes <unk>: it counts 0 bytes and, being a
-    # boundary, also hides the space byte of the word after it. The challenge scores it so.
-    sp = spm.SentencePieceProcessor(model_file=str(tokenizer_path))
-    if sp.is_byte(sp.piece_to_id("<0xC3>")):
-        pytest.skip("this tokenizer has byte fallback: no <unk> for é")
-    ids = [sp.bos_id()] + sp.encode("café ok")
-    assert sp.unk_id() in ids
-    got = token_bytes(build_byte_tables(sp), np.array(ids[:-1]), np.array(ids[1:]))
+def test_unknown_tokens_count_no_bytes_as_in_the_challenge(sp1024):
+    # The 1024 vocabulary has no byte fallback, so "é" becomes <unk>: it counts 0 bytes and, being
+    # a boundary, also hides the space byte of the word after it. The challenge scores it so.
+    assert not has_byte_fallback(sp1024)
+    ids = [sp1024.bos_id()] + sp1024.encode("café ok")
+    assert sp1024.unk_id() in ids
+    got = token_bytes(build_byte_tables(sp1024), np.array(ids[:-1]), np.array(ids[1:]))
     assert int(got.sum()) == len("café ok".encode()) - len("é".encode()) - len(" ")
 
 
