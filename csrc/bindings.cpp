@@ -270,7 +270,7 @@ PYBIND11_MODULE(_rans, m) {
                 throw CodecError(Status::InvalidArgument, "precision must be in [1, 16]");
             ByteReader r(bytes.data(), bytes.size(), "table");
             auto f = read_table(r, alphabet, precision);
-            require(r.remaining() == 0, Status::TrailingData,
+            PGOLF_REQUIRE(r.remaining() == 0, Status::TrailingData,
                     std::to_string(r.remaining()) + " bytes follow the table");
             return FreqArray(py::ssize_t(f.size()), f.data());
         },

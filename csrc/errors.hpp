@@ -56,8 +56,11 @@ private:
     throw CodecError(status, message);
 }
 
-inline void require(bool ok, Status status, const std::string& message) {
-    if (!ok) fail(status, message);
-}
+// Checks a condition; the message expression is only evaluated when the check fails, so
+// checks inside per-symbol loops cost a compare and a branch, not a string.
+#define PGOLF_REQUIRE(cond, status, message)             \
+    do {                                                  \
+        if (!(cond)) ::pgolf::fail((status), (message));  \
+    } while (0)
 
 }  // namespace pgolf

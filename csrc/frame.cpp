@@ -61,11 +61,11 @@ uint64_t ceil_div(uint64_t a, uint64_t b) { return a / b + (a % b != 0); }
 // error when encoding (InvalidArgument) and a context mismatch when decoding.
 void check_contexts(const ContextSpec& ctx, uint64_t n, uint64_t tables, Status status) {
     const uint64_t expected = ceil_div(n, ctx.run);
-    require(ctx.count == expected, status,
+    PGOLF_REQUIRE(ctx.count == expected, status,
             "expected " + std::to_string(expected) + " context ids (" + std::to_string(n) + " symbols in runs of " +
                 std::to_string(ctx.run) + "), got " + std::to_string(ctx.count));
     for (uint64_t k = 0; k < ctx.count; ++k)
-        require(ctx.ids[k] < tables, status,
+        PGOLF_REQUIRE(ctx.ids[k] < tables, status,
                 "context id " + std::to_string(ctx.ids[k]) + " at position " + std::to_string(k) +
                     " is not below the number of tables, " + std::to_string(tables));
 }
@@ -130,12 +130,12 @@ Histogram histogram_t(const T* v, uint64_t n, const ContextSpec& ctx, uint64_t t
     std::vector<uint64_t> byte_counts;
     value_range(v, n, lo, hi, byte_counts);
     const uint64_t span = uint64_t(hi) - uint64_t(lo);
-    require(span < kMaxAlphabet, Status::InvalidArgument,
+    PGOLF_REQUIRE(span < kMaxAlphabet, Status::InvalidArgument,
             "values span [" + std::to_string(lo) + ", " + std::to_string(hi) + "], " + std::to_string(span + 1) +
                 " symbols: more than the 65536 a rANS alphabet allows");
     h.offset = int64_t(uint64_t(lo));
     h.alphabet = size_t(span + 1);
-    require(tables * h.alphabet <= (uint64_t(1) << 26), Status::InvalidArgument,
+    PGOLF_REQUIRE(tables * h.alphabet <= (uint64_t(1) << 26), Status::InvalidArgument,
             std::to_string(tables) + " tables of " + std::to_string(h.alphabet) +
                 " symbols exceed the encoder's limit of 2^26 counters");
     h.counts.assign(tables, std::vector<uint64_t>(h.alphabet, 0));
@@ -145,6 +145,11 @@ Histogram histogram_t(const T* v, uint64_t n, const ContextSpec& ctx, uint64_t t
     } else if (!ctx.run) {
         uint64_t* c = h.counts[0].data();
         for (uint64_t i = 0; i < n; ++i) ++c[uint64_t(v[i]) - off];
+    } else if (ctx.run == 1) {  // per-symbol tables: one flat counter array, no per-symbol lookups
+        const size_t K = h.alphabet;
+        std::vector<uint64_t> flat(tables * K, 0);
+        for (uint64_t i = 0; i < n; ++i) ++flat[size_t(ctx.ids[i]) * K + size_t(uint64_t(v[i]) - off)];
+        for (uint64_t t = 0; t < tables; ++t) std::copy_n(flat.begin() + t * K, K, h.counts[t].begin());
     } else {
         for (uint64_t k = 0; k < ctx.count; ++k) {
             uint64_t* c = h.counts[ctx.ids[k]].data();
@@ -161,12 +166,12 @@ Histogram histogram(const void* values, DType dtype, uint64_t n, const ContextSp
     ContextSpec ctx = ctx_in;
     uint64_t tables = 1;
     if (ctx.run) {
-        require(ctx.ids != nullptr || ctx.count == 0, Status::InvalidArgument, "null context array");
+        PGOLF_REQUIRE(ctx.ids != nullptr || ctx.count == 0, Status::InvalidArgument, "null context array");
         tables = ctx.num_tables;
         if (!tables)
             for (uint64_t k = 0; k < ctx.count; ++k) tables = std::max<uint64_t>(tables, uint64_t(ctx.ids[k]) + 1);
         tables = std::max<uint64_t>(tables, 1);
-        require(tables <= kMaxTables, Status::InvalidArgument,
+        PGOLF_REQUIRE(tables <= kMaxTables, Status::InvalidArgument,
                 "the number of tables must be in [1, 4096], got " + std::to_string(tables));
         check_contexts(ctx, n, tables, Status::InvalidArgument);
         ctx.num_tables = tables;
@@ -235,16 +240,16 @@ std::vector<uint8_t> EncodedFrame::to_vector() const {
 EncodedFrame encode_frame(const void* values, DType dtype, const std::vector<uint64_t>& shape,
                           const ContextSpec& ctx_in, const TableSet* given, int64_t table_offset,
                           const EncodeOptions& opt) {
-    require(shape.size() <= kMaxDims, Status::InvalidArgument, "arrays of more than 8 dimensions are not supported");
+    PGOLF_REQUIRE(shape.size() <= kMaxDims, Status::InvalidArgument, "arrays of more than 8 dimensions are not supported");
     uint64_t n = 1;
     for (uint64_t d : shape) {
-        require(d == 0 || n <= std::numeric_limits<uint64_t>::max() / d, Status::InvalidArgument, "shape overflows");
+        PGOLF_REQUIRE(d == 0 || n <= std::numeric_limits<uint64_t>::max() / d, Status::InvalidArgument, "shape overflows");
         n *= d;
     }
-    require(opt.lanes == 0 || valid_lanes(opt.lanes), Status::InvalidArgument,
+    PGOLF_REQUIRE(opt.lanes == 0 || valid_lanes(opt.lanes), Status::InvalidArgument,
             "lanes must be 4, 8, 16, 32 or 64, got " + std::to_string(opt.lanes));
 
-    require(ctx_in.run == 0 || ctx_in.ids != nullptr || ctx_in.count == 0, Status::InvalidArgument,
+    PGOLF_REQUIRE(ctx_in.run == 0 || ctx_in.ids != nullptr || ctx_in.count == 0, Status::InvalidArgument,
             "null context array");
     ContextSpec ctx = ctx_in;
     TableSet tables;
@@ -252,18 +257,18 @@ EncodedFrame encode_frame(const void* values, DType dtype, const std::vector<uin
     if (given) {
         tables = *given;
         offset = table_offset;
-        require(tables.count() >= 1 && tables.count() <= kMaxTables, Status::InvalidArgument,
+        PGOLF_REQUIRE(tables.count() >= 1 && tables.count() <= kMaxTables, Status::InvalidArgument,
                 "the number of tables must be in [1, 4096], got " + std::to_string(tables.count()));
         for (const auto& f : tables.freqs) {
-            require(f.size() == tables.alphabet, Status::InvalidArgument, "tables must share one alphabet size");
+            PGOLF_REQUIRE(f.size() == tables.alphabet, Status::InvalidArgument, "tables must share one alphabet size");
             validate_table(f.data(), f.size(), tables.precision);
         }
         if (ctx.run) {
-            require(ctx.num_tables == 0 || ctx.num_tables == tables.count(), Status::InvalidArgument,
+            PGOLF_REQUIRE(ctx.num_tables == 0 || ctx.num_tables == tables.count(), Status::InvalidArgument,
                     "num_tables differs from the number of tables given");
             ctx.num_tables = tables.count();
         } else {
-            require(tables.count() == 1, Status::InvalidArgument, "several tables need a context array");
+            PGOLF_REQUIRE(tables.count() == 1, Status::InvalidArgument, "several tables need a context array");
         }
     } else {
         Histogram h = histogram(values, dtype, n, ctx);
@@ -271,7 +276,7 @@ EncodedFrame encode_frame(const void* values, DType dtype, const std::vector<uin
         offset = h.offset;
         tables.alphabet = h.alphabet;
         tables.precision = opt.precision ? opt.precision : choose_precision(h);
-        require(tables.precision >= kMinPrecision && tables.precision <= kMaxPrecision, Status::InvalidArgument,
+        PGOLF_REQUIRE(tables.precision >= kMinPrecision && tables.precision <= kMaxPrecision, Status::InvalidArgument,
                 "precision must be in [1, 16], got " + std::to_string(tables.precision));
         for (const auto& c : h.counts) {
             if (std::all_of(c.begin(), c.end(), [](uint64_t v) { return v == 0; }))
@@ -280,7 +285,7 @@ EncodedFrame encode_frame(const void* values, DType dtype, const std::vector<uin
                 tables.freqs.push_back(normalize_counts(c.data(), c.size(), tables.precision));
         }
     }
-    require(uint64_t(tables.count()) << tables.precision <= DecodeLimits{}.max_table_entries, Status::InvalidArgument,
+    PGOLF_REQUIRE(uint64_t(tables.count()) << tables.precision <= DecodeLimits{}.max_table_entries, Status::InvalidArgument,
             std::to_string(tables.count()) + " tables at precision " + std::to_string(tables.precision) +
                 " exceed the decoder's default limit of 2^24 table entries");
     if (ctx.run) check_contexts(ctx, n, tables.count(), Status::InvalidArgument);
@@ -300,7 +305,7 @@ EncodedFrame encode_frame(const void* values, DType dtype, const std::vector<uin
             const T* v = static_cast<const T*>(values);
             for (uint64_t i = 0; i < n; ++i) {
                 const uint32_t t = sym_ctx ? sym_ctx[i] : 0;
-                require(enc.lookup(t, uint64_t(v[i]) - uint64_t(offset)) != nullptr, Status::InvalidArgument,
+                PGOLF_REQUIRE(enc.lookup(t, uint64_t(v[i]) - uint64_t(offset)) != nullptr, Status::InvalidArgument,
                         "value " + std::to_string(v[i]) + " at position " + std::to_string(i) +
                             " has frequency 0 in table " + std::to_string(t));
             }
@@ -329,26 +334,26 @@ EncodedFrame encode_frame(const void* values, DType dtype, const std::vector<uin
 }
 
 Frame parse_frame(const uint8_t* data, size_t size, const DecodeLimits& limits) {
-    require(size >= 4 && std::memcmp(data, kFrameMagic, 4) == 0, Status::BadMagic,
+    PGOLF_REQUIRE(size >= 4 && std::memcmp(data, kFrameMagic, 4) == 0, Status::BadMagic,
             "not a pgolf rANS frame (expected the magic bytes 'PGRA')");
-    require(size >= 9, Status::Truncated, "frame of " + std::to_string(size) + " bytes is shorter than its fixed fields");
+    PGOLF_REQUIRE(size >= 9, Status::Truncated, "frame of " + std::to_string(size) + " bytes is shorter than its fixed fields");
     const uint32_t stored = uint32_t(data[size - 4]) | uint32_t(data[size - 3]) << 8 |
                             uint32_t(data[size - 2]) << 16 | uint32_t(data[size - 1]) << 24;
     ByteReader r(data, size - 4, "frame");
     r.take(4, "magic");
     const uint8_t version = r.u8("version");
-    require(version == kFrameVersion, Status::UnsupportedVersion,
+    PGOLF_REQUIRE(version == kFrameVersion, Status::UnsupportedVersion,
             "frame version " + std::to_string(version) + "; this build reads version 1");
     const uint32_t actual = crc32c(data, size - 4);
-    require(actual == stored, Status::ChecksumMismatch,
+    PGOLF_REQUIRE(actual == stored, Status::ChecksumMismatch,
             "frame CRC32C is " + std::to_string(actual) + " but the frame says " + std::to_string(stored) +
                 " (corrupted or truncated)");
     Frame f;
     const uint8_t dtype = r.u8("dtype");
-    require(dtype_valid(dtype), Status::BadHeader, "unknown dtype code " + std::to_string(dtype));
+    PGOLF_REQUIRE(dtype_valid(dtype), Status::BadHeader, "unknown dtype code " + std::to_string(dtype));
     f.dtype = DType(dtype);
     const uint8_t ndim = r.u8("ndim");
-    require(ndim <= kMaxDims, Status::BadHeader, "ndim " + std::to_string(ndim) + " exceeds 8");
+    PGOLF_REQUIRE(ndim <= kMaxDims, Status::BadHeader, "ndim " + std::to_string(ndim) + " exceeds 8");
     f.n = 1;
     for (unsigned d = 0; d < ndim; ++d) {
         const uint64_t dim = r.varint("shape");
@@ -358,52 +363,52 @@ Frame parse_frame(const uint8_t* data, size_t size, const DecodeLimits& limits) 
                                             " symbols (raise max_symbols to decode it)");
         f.n *= dim;
     }
-    require(f.n <= limits.max_symbols, Status::LimitExceeded,
+    PGOLF_REQUIRE(f.n <= limits.max_symbols, Status::LimitExceeded,
             "frame holds " + std::to_string(f.n) + " symbols, above the limit of " +
                 std::to_string(limits.max_symbols) + " (raise max_symbols to decode it)");
     f.offset = r.zigzag("offset");
     const uint64_t alphabet = r.varint("alphabet");
-    require(alphabet >= 1 && alphabet <= kMaxAlphabet, Status::BadHeader,
+    PGOLF_REQUIRE(alphabet >= 1 && alphabet <= kMaxAlphabet, Status::BadHeader,
             "alphabet of " + std::to_string(alphabet) + " symbols is outside [1, 65536]");
     const uint8_t precision = r.u8("precision");
-    require(precision >= kMinPrecision && precision <= kMaxPrecision, Status::BadHeader,
+    PGOLF_REQUIRE(precision >= kMinPrecision && precision <= kMaxPrecision, Status::BadHeader,
             "precision " + std::to_string(precision) + " is outside [1, 16]");
     const uint64_t num_tables = r.varint("num_tables");
-    require(num_tables >= 1 && num_tables <= kMaxTables, Status::BadHeader,
+    PGOLF_REQUIRE(num_tables >= 1 && num_tables <= kMaxTables, Status::BadHeader,
             "number of tables " + std::to_string(num_tables) + " is outside [1, 4096]");
-    require(num_tables << precision <= limits.max_table_entries, Status::LimitExceeded,
+    PGOLF_REQUIRE(num_tables << precision <= limits.max_table_entries, Status::LimitExceeded,
             std::to_string(num_tables) + " tables at precision " + std::to_string(precision) +
                 " exceed the limit of " + std::to_string(limits.max_table_entries) + " table entries");
     f.ctx_run = r.varint("ctx_run");
-    require(f.ctx_run != 0 || num_tables == 1, Status::BadHeader, "several tables but no context run length");
+    PGOLF_REQUIRE(f.ctx_run != 0 || num_tables == 1, Status::BadHeader, "several tables but no context run length");
     const size_t tables_start = r.offset();
     f.tables.precision = precision;
     f.tables.alphabet = size_t(alphabet);
     for (uint64_t t = 0; t < num_tables; ++t) f.tables.freqs.push_back(read_table(r, size_t(alphabet), precision));
     f.table_bytes = r.offset() - tables_start;
     f.lanes = r.u8("lanes");
-    require(valid_lanes(f.lanes), Status::BadHeader, "lanes " + std::to_string(f.lanes) + " is not 4, 8, 16, 32 or 64");
+    PGOLF_REQUIRE(valid_lanes(f.lanes), Status::BadHeader, "lanes " + std::to_string(f.lanes) + " is not 4, 8, 16, 32 or 64");
     f.chunk_size = r.varint("chunk_size");
-    require(f.chunk_size >= 1, Status::BadHeader, "chunk_size is 0");
+    PGOLF_REQUIRE(f.chunk_size >= 1, Status::BadHeader, "chunk_size is 0");
     const uint64_t num_chunks = (f.n == 0 || f.tables.zero_cost()) ? 0 : ceil_div(f.n, f.chunk_size);
     const uint64_t min_chunk = 4 * uint64_t(f.lanes);
-    require(num_chunks <= r.remaining() / (min_chunk + 1), Status::Truncated,
+    PGOLF_REQUIRE(num_chunks <= r.remaining() / (min_chunk + 1), Status::Truncated,
             std::to_string(num_chunks) + " chunks cannot fit in the " + std::to_string(r.remaining()) +
                 " bytes that remain");
     std::vector<uint64_t> sizes(num_chunks);
     for (uint64_t c = 0; c < num_chunks; ++c) {
         sizes[c] = r.varint("chunk_bytes");
-        require(sizes[c] >= min_chunk && (sizes[c] - min_chunk) % 2 == 0, Status::BadHeader,
+        PGOLF_REQUIRE(sizes[c] >= min_chunk && (sizes[c] - min_chunk) % 2 == 0, Status::BadHeader,
                 "chunk " + std::to_string(c) + " is " + std::to_string(sizes[c]) + " bytes; a chunk is " +
                     std::to_string(min_chunk) + " bytes of states plus whole 16-bit words");
     }
     uint64_t total = 0;
     for (uint64_t c = 0; c < num_chunks; ++c) {
-        require(sizes[c] <= r.remaining() - total, Status::Truncated,
+        PGOLF_REQUIRE(sizes[c] <= r.remaining() - total, Status::Truncated,
                 "chunk " + std::to_string(c) + " of " + std::to_string(sizes[c]) + " bytes runs past the frame");
         total += sizes[c];
     }
-    require(total == r.remaining(), Status::TrailingData,
+    PGOLF_REQUIRE(total == r.remaining(), Status::TrailingData,
             std::to_string(r.remaining() - total) + " bytes follow the last chunk");
     const uint8_t* p = r.take(size_t(total), "payload");
     for (uint64_t s : sizes) {
@@ -419,7 +424,7 @@ Frame parse_frame(const uint8_t* data, size_t size, const DecodeLimits& limits) 
 void decode_frame(const Frame& f, const uint16_t* ids, uint64_t count, void* out, unsigned threads, Kernel kernel) {
     ContextSpec ctx;
     if (f.ctx_run) {
-        require(ids != nullptr || f.n == 0, Status::ContextMismatch,
+        PGOLF_REQUIRE(ids != nullptr || f.n == 0, Status::ContextMismatch,
                 "this frame was coded with contexts (" + std::to_string(f.tables.count()) +
                     " tables); pass the encoder's context ids to decode it");
         ctx = {ids, count, f.ctx_run, f.tables.count()};
@@ -427,11 +432,11 @@ void decode_frame(const Frame& f, const uint16_t* ids, uint64_t count, void* out
         std::vector<bool> empty(f.tables.count());
         for (size_t t = 0; t < empty.size(); ++t) empty[t] = f.tables.table_empty(t);
         for (uint64_t k = 0; k < count; ++k)
-            require(!empty[ids[k]], Status::ContextMismatch,
+            PGOLF_REQUIRE(!empty[ids[k]], Status::ContextMismatch,
                     "context id " + std::to_string(ids[k]) + " at position " + std::to_string(k) +
                         " selects an empty table");
     } else {
-        require(ids == nullptr, Status::ContextMismatch, "contexts were given for a frame coded without contexts");
+        PGOLF_REQUIRE(ids == nullptr, Status::ContextMismatch, "contexts were given for a frame coded without contexts");
     }
     std::vector<uint16_t> expanded;
     const uint16_t* sym_ctx = per_symbol_contexts(ctx, f.n, expanded);

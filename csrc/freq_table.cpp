@@ -28,9 +28,9 @@ struct MinEntry {
 }  // namespace
 
 std::vector<uint32_t> normalize_counts(const uint64_t* counts, size_t K, unsigned precision) {
-    require(precision >= kMinPrecision && precision <= kMaxPrecision, Status::InvalidArgument,
+    PGOLF_REQUIRE(precision >= kMinPrecision && precision <= kMaxPrecision, Status::InvalidArgument,
             "precision must be in [1, 16], got " + std::to_string(precision));
-    require(K >= 1 && K <= kMaxAlphabet, Status::InvalidArgument,
+    PGOLF_REQUIRE(K >= 1 && K <= kMaxAlphabet, Status::InvalidArgument,
             "alphabet size must be in [1, 65536], got " + std::to_string(K));
     const uint32_t M = 1u << precision;
     std::vector<uint32_t> f(K, 0);
@@ -38,8 +38,8 @@ std::vector<uint32_t> normalize_counts(const uint64_t* counts, size_t K, unsigne
     unsigned __int128 total = 0;
     for (size_t i = 0; i < K; ++i)
         if (counts[i]) { ++present; last = i; total += counts[i]; }
-    require(present > 0, Status::InvalidArgument, "cannot build a frequency table from zero counts");
-    require(present <= M, Status::InvalidArgument,
+    PGOLF_REQUIRE(present > 0, Status::InvalidArgument, "cannot build a frequency table from zero counts");
+    PGOLF_REQUIRE(present <= M, Status::InvalidArgument,
             std::to_string(present) + " distinct symbols need precision >= " +
                 std::to_string(int(std::ceil(std::log2(double(present))))) + ", got " + std::to_string(precision));
     if (present == 1) {
@@ -105,14 +105,74 @@ double cost_bits(const uint64_t* counts, const uint32_t* freq, size_t K, unsigne
 }
 
 void validate_table(const uint32_t* freq, size_t K, unsigned precision) {
-    require(precision >= kMinPrecision && precision <= kMaxPrecision, Status::BadTable,
+    PGOLF_REQUIRE(precision >= kMinPrecision && precision <= kMaxPrecision, Status::BadTable,
             "precision must be in [1, 16], got " + std::to_string(precision));
-    require(K >= 1 && K <= kMaxAlphabet, Status::BadTable, "alphabet size must be in [1, 65536]");
+    PGOLF_REQUIRE(K >= 1 && K <= kMaxAlphabet, Status::BadTable, "alphabet size must be in [1, 65536]");
     uint64_t sum = 0;
     for (size_t i = 0; i < K; ++i) sum += freq[i];
-    require(sum == 0 || sum == (uint64_t(1) << precision), Status::BadTable,
+    PGOLF_REQUIRE(sum == 0 || sum == (uint64_t(1) << precision), Status::BadTable,
             "frequencies sum to " + std::to_string(sum) + ", expected " + std::to_string(1u << precision));
 }
+
+namespace {
+
+// Adaptive Rice coding of the table's frequency deltas (docs/CODER.md, "Table"): the Rice
+// parameter follows the running mean of the coded magnitudes, as in LOCO-I.
+constexpr unsigned kEscapeQuotient = 24;
+constexpr unsigned kEscapeBits = 18;
+
+struct RiceState {
+    uint64_t sum = 16, count = 1;  // start at k = 4
+    unsigned k() const {
+        unsigned k = 0;
+        while ((count << k) < sum && k < 17) ++k;
+        return k;
+    }
+    void update(uint64_t v) {
+        sum += v;
+        if (++count == 32) { sum >>= 1; count >>= 1; }
+    }
+};
+
+class BitWriter {
+public:
+    explicit BitWriter(ByteWriter& w) : w_(w) {}
+    void put(uint64_t bits, unsigned n) {  // n <= 32, LSB first
+        acc_ |= bits << fill_;
+        fill_ += n;
+        while (fill_ >= 8) { w_.u8(uint8_t(acc_)); acc_ >>= 8; fill_ -= 8; }
+    }
+    void flush() { if (fill_) w_.u8(uint8_t(acc_)); acc_ = 0; fill_ = 0; }
+
+private:
+    ByteWriter& w_;
+    uint64_t acc_ = 0;
+    unsigned fill_ = 0;
+};
+
+class BitReader {
+public:
+    explicit BitReader(ByteReader& r) : r_(r) {}
+    uint64_t get(unsigned n) {
+        while (fill_ < n) { acc_ |= uint64_t(r_.u8("table.bits")) << fill_; fill_ += 8; }
+        const uint64_t v = acc_ & ((uint64_t(1) << n) - 1);
+        acc_ >>= n;
+        fill_ -= n;
+        return v;
+    }
+    // The padding of the last byte must be zero, so that each table has one encoding.
+    void finish() { PGOLF_REQUIRE(acc_ == 0, Status::BadTable, "nonzero padding after the table's last code"); }
+
+private:
+    ByteReader& r_;
+    uint64_t acc_ = 0;
+    unsigned fill_ = 0;
+};
+
+uint64_t zigzag64(int64_t v) { return (uint64_t(v) << 1) ^ uint64_t(v >> 63); }
+int64_t unzigzag64(uint64_t z) { return int64_t(z >> 1) ^ -int64_t(z & 1); }
+
+}  // namespace
 
 void write_table(ByteWriter& w, const uint32_t* freq, size_t K, unsigned precision) {
     validate_table(freq, K, precision);
@@ -127,18 +187,24 @@ void write_table(ByteWriter& w, const uint32_t* freq, size_t K, unsigned precisi
     const size_t count = last - first + 1;
     w.varint(first);
     w.varint(count);
-    for (size_t i = first; i + 1 < first + count;) {
-        if (freq[i]) {
-            w.varint(freq[i]);
-            ++i;
+    BitWriter bits(w);
+    RiceState rice;
+    int64_t previous = 0;
+    for (size_t i = first; i + 1 < first + count; ++i) {  // the last frequency is implied
+        const uint64_t z = zigzag64(int64_t(freq[i]) - previous);
+        previous = freq[i];
+        const unsigned k = rice.k();
+        const uint64_t q = z >> k;
+        if (q < kEscapeQuotient) {
+            bits.put((uint64_t(1) << q) - 1, unsigned(q) + 1);  // q ones, then a zero
+            bits.put(z & ((uint64_t(1) << k) - 1), k);
         } else {
-            size_t run = 0;
-            while (!freq[i + run]) ++run;  // stops at `last`, which is nonzero
-            w.u8(0);
-            w.varint(run - 1);
-            i += run;
+            bits.put((uint64_t(1) << kEscapeQuotient) - 1, kEscapeQuotient);
+            bits.put(z, kEscapeBits);
         }
+        rice.update(z);
     }
+    bits.flush();
 }
 
 size_t table_size_bytes(const uint32_t* freq, size_t K, unsigned precision) {
@@ -153,42 +219,46 @@ std::vector<uint32_t> read_table(ByteReader& r, size_t K, unsigned precision) {
     const uint64_t first = r.varint("table.first");
     const uint64_t count = r.varint("table.count");
     if (count == 0) {
-        require(first == 0, Status::BadTable, "an empty table must have first = 0, got " + std::to_string(first));
+        PGOLF_REQUIRE(first == 0, Status::BadTable, "an empty table must have first = 0, got " + std::to_string(first));
         return f;
     }
-    require(first < K && count <= K - first, Status::BadTable,
+    PGOLF_REQUIRE(first < K && count <= K - first, Status::BadTable,
             "table range [" + std::to_string(first) + ", " + std::to_string(first + count) +
                 ") exceeds the alphabet of " + std::to_string(K) + " symbols");
     if (count == 1) {
         f[first] = uint32_t(M);
         return f;
     }
+    BitReader bits(r);
+    RiceState rice;
+    int64_t previous = 0;
     uint64_t sum = 0;
     const uint64_t end = first + count - 1;  // the implied last entry
-    bool after_run = true;                    // a run may not open the list or follow a run
-    for (uint64_t i = first; i < end;) {
-        const uint64_t v = r.varint("table.freq");
-        if (v) {
-            require(v < M, Status::BadTable,
-                    "frequency " + std::to_string(v) + " at index " + std::to_string(i) + " is not below M = " +
-                        std::to_string(M) + " in a table of several symbols");
-            sum += v;
-            require(sum < M, Status::BadTable, "frequencies exceed M = " + std::to_string(M) + " by index " +
-                                                   std::to_string(i));
-            f[i++] = uint32_t(v);
-            after_run = false;
+    for (uint64_t i = first; i < end; ++i) {
+        const unsigned k = rice.k();
+        uint64_t q = 0;
+        while (q < kEscapeQuotient && bits.get(1)) ++q;
+        uint64_t z;
+        if (q < kEscapeQuotient) {
+            z = (q << k) | bits.get(k);
         } else {
-            require(!after_run, Status::BadTable, "zero run at index " + std::to_string(i) +
-                                                      " opens the list or follows another run (non-canonical)");
-            const uint64_t run = r.varint("table.zero_run");
-            require(run < end - i, Status::BadTable,
-                    "zero run of " + std::to_string(run + 1) + " at index " + std::to_string(i) +
-                        " runs past the table's last symbol");
-            i += run + 1;
-            after_run = true;
+            z = bits.get(kEscapeBits);
+            PGOLF_REQUIRE((z >> k) >= kEscapeQuotient, Status::BadTable,
+                          "escaped frequency at index " + std::to_string(i) + " fits the short code (non-canonical)");
         }
+        const int64_t v = previous + unzigzag64(z);
+        PGOLF_REQUIRE(v >= 0 && uint64_t(v) < M, Status::BadTable,
+                      "frequency " + std::to_string(v) + " at index " + std::to_string(i) +
+                          " is outside [0, M) in a table of several symbols (M = " + std::to_string(M) + ")");
+        PGOLF_REQUIRE(i != first || v > 0, Status::BadTable, "the table's first frequency is 0");
+        sum += uint64_t(v);
+        PGOLF_REQUIRE(sum < M, Status::BadTable,
+                      "frequencies reach M = " + std::to_string(M) + " by index " + std::to_string(i));
+        f[i] = uint32_t(v);
+        previous = v;
+        rice.update(z);
     }
-    require(sum < M, Status::BadTable, "no frequency left for the last symbol");
+    bits.finish();
     f[end] = uint32_t(M - sum);
     return f;
 }

@@ -16,9 +16,9 @@
 // Serialised form (docs/CODER.md, "Table"):
 //    varint first      index of the first nonzero entry (0 for an empty table)
 //    varint count      first + count <= K; 0 = empty table, 1 = single symbol (freq M)
-//    entries for indices first .. first+count-2 (the last frequency is implied by the sum):
-//       varint f (f >= 1), or a zero run: byte 0x00 then varint (run_length - 1).
-//    Runs are maximal and never start the list; the implied last frequency is >= 1.
+//    then, for count >= 2, a bit stream (LSB first, zero-padded to a byte) of the
+//    frequencies of indices first .. first+count-2 (the last is implied by the sum), each as
+//    the zigzag of its difference from the previous one, in adaptive Rice codes.
 #pragma once
 
 #include <cstddef>

@@ -86,7 +86,7 @@ bool kernel_available(Kernel k) {
 }
 
 Kernel resolve_kernel(Kernel requested, unsigned lanes) {
-    require(kernel_available(requested), Status::InvalidArgument,
+    PGOLF_REQUIRE(kernel_available(requested), Status::InvalidArgument,
             std::string("decode kernel '") + kernel_name(requested) + "' is not available on this CPU");
     if (requested != Kernel::Auto) return requested;
     if (lanes % 16 == 0 && cpu_has_avx512()) return Kernel::Avx512;
@@ -168,16 +168,16 @@ template <class T>
 void decode_chunk(const ChunkSpan& span, size_t chunk, size_t m, const uint16_t* ctx, const DecoderTables& tables,
                   uint64_t offset, unsigned W, T* out, Kernel kernel) {
     const std::string where = "chunk " + std::to_string(chunk);
-    require(span.size >= 4 * size_t(W), Status::Truncated,
+    PGOLF_REQUIRE(span.size >= 4 * size_t(W), Status::Truncated,
             where + " holds " + std::to_string(span.size) + " bytes, fewer than its " + std::to_string(4 * W) +
                 " bytes of lane states");
-    require((span.size - 4 * size_t(W)) % 2 == 0, Status::BadHeader,
+    PGOLF_REQUIRE((span.size - 4 * size_t(W)) % 2 == 0, Status::BadHeader,
             where + " has an odd number of word bytes (" + std::to_string(span.size - 4 * size_t(W)) + ")");
     uint32_t x[kMaxLanes];
     for (unsigned l = 0; l < W; ++l) {
         const uint8_t* b = span.data + 4 * l;
         x[l] = uint32_t(b[0]) | uint32_t(b[1]) << 8 | uint32_t(b[2]) << 16 | uint32_t(b[3]) << 24;
-        require(x[l] >= kRansL, Status::BadState,
+        PGOLF_REQUIRE(x[l] >= kRansL, Status::BadState,
                 where + " lane " + std::to_string(l) + " starts at state " + std::to_string(x[l]) +
                     ", below L = 65536");
     }
@@ -207,10 +207,10 @@ void decode_chunk(const ChunkSpan& span, size_t chunk, size_t m, const uint16_t*
         x[lane] = xn;
         out[i] = T(offset + symbol[idx]);
     }
-    require(p == end, Status::TrailingData,
+    PGOLF_REQUIRE(p == end, Status::TrailingData,
             where + " has " + std::to_string(end - p) + " unread word bytes after its last symbol");
     for (unsigned l = 0; l < W; ++l)
-        require(x[l] == kRansL, Status::BadState,
+        PGOLF_REQUIRE(x[l] == kRansL, Status::BadState,
                 where + " lane " + std::to_string(l) + " ends at state " + std::to_string(x[l]) +
                     " instead of 65536: the stream is corrupt or decoded with other contexts");
 }

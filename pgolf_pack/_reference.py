@@ -165,6 +165,29 @@ def cost_bits(counts: list[int], freqs: list[int], precision: int) -> float:
     return bits
 
 
+ESCAPE_Q, ESCAPE_BITS = 24, 18
+
+
+class Rice:
+    """Adaptive Rice parameter: the running mean of coded magnitudes (start k = 4)."""
+
+    def __init__(self):
+        self.sum, self.count = 16, 1
+
+    def k(self) -> int:
+        k = 0
+        while (self.count << k) < self.sum and k < 17:
+            k += 1
+        return k
+
+    def update(self, v: int) -> None:
+        self.sum += v
+        self.count += 1
+        if self.count == 32:
+            self.sum >>= 1
+            self.count >>= 1
+
+
 def write_table(out: bytearray, f: list[int]) -> None:
     nz = [i for i, v in enumerate(f) if v]
     if not nz:
@@ -172,20 +195,47 @@ def write_table(out: bytearray, f: list[int]) -> None:
         put_varint(out, 0)
         return
     first, last = nz[0], nz[-1]
+    out += table_fields(first, last - first + 1, f[first:last])
+
+
+def table_fields(first: int, count: int, explicit: list[int]) -> bytes:
+    """The serialised table for `first`, `count` and the explicit frequencies (all but the
+    last). No validation: tests use it to build malformed tables too."""
+    out = bytearray()
     put_varint(out, first)
-    put_varint(out, last - first + 1)
-    i = first
-    while i < last:
-        if f[i]:
-            put_varint(out, f[i])
-            i += 1
+    put_varint(out, count)
+    if count < 2:
+        return bytes(out)
+    bits: list[int] = []  # LSB-first bit stream
+    rice, prev = Rice(), 0
+    for v in explicit:
+        d = v - prev
+        prev = v
+        z = (d << 1) ^ (d >> 63) if d < 0 else d << 1
+        k = rice.k()
+        q = z >> k
+        if q < ESCAPE_Q:
+            bits += [1] * q + [0] + [(z >> j) & 1 for j in range(k)]
         else:
-            run = 0
-            while not f[i + run]:
-                run += 1
-            out.append(0)
-            put_varint(out, run - 1)
-            i += run
+            bits += [1] * ESCAPE_Q + [(z >> j) & 1 for j in range(ESCAPE_BITS)]
+        rice.update(z)
+    bits += [0] * (-len(bits) % 8)
+    out += bytes(sum(b << j for j, b in enumerate(bits[i : i + 8])) for i in range(0, len(bits), 8))
+    return bytes(out)
+
+
+class BitReader:
+    def __init__(self, r: Reader):
+        self.r, self.acc, self.fill = r, 0, 0
+
+    def get(self, n: int) -> int:
+        while self.fill < n:
+            self.acc |= self.r.u8() << self.fill
+            self.fill += 8
+        v = self.acc & ((1 << n) - 1)
+        self.acc >>= n
+        self.fill -= n
+        return v
 
 
 def read_table(r: Reader, K: int, precision: int) -> list[int]:
@@ -201,28 +251,31 @@ def read_table(r: Reader, K: int, precision: int) -> list[int]:
     if count == 1:
         f[first] = M
         return f
-    end, i, total, after_run = first + count - 1, first, 0, True
-    while i < end:
-        v = r.varint()
-        if v:
-            if v >= M:
-                raise CorruptDataError("frequency not below M")
-            total += v
-            if total >= M:
-                raise CorruptDataError("frequencies exceed M")
-            f[i] = v
-            i += 1
-            after_run = False
+    bits, rice, prev, total = BitReader(r), Rice(), 0, 0
+    end = first + count - 1
+    for i in range(first, end):
+        k = rice.k()
+        q = 0
+        while q < ESCAPE_Q and bits.get(1):
+            q += 1
+        if q < ESCAPE_Q:
+            z = (q << k) | bits.get(k)
         else:
-            if after_run:
-                raise CorruptDataError("non-canonical zero run")
-            run = r.varint()
-            if run >= end - i:
-                raise CorruptDataError("zero run past the last symbol")
-            i += run + 1
-            after_run = True
-    if total >= M:
-        raise CorruptDataError("no frequency left for the last symbol")
+            z = bits.get(ESCAPE_BITS)
+            if (z >> k) < ESCAPE_Q:
+                raise CorruptDataError("non-canonical escape")
+        v = prev + ((z >> 1) ^ -(z & 1))
+        if not 0 <= v < M:
+            raise CorruptDataError("frequency outside [0, M)")
+        if i == first and v == 0:
+            raise CorruptDataError("first frequency is 0")
+        total += v
+        if total >= M:
+            raise CorruptDataError("frequencies reach M")
+        f[i], prev = v, v
+        rice.update(z)
+    if bits.acc:
+        raise CorruptDataError("nonzero padding")
     f[end] = M - total
     return f
 

@@ -42,6 +42,13 @@ def header(dtype=1, shape=(10,), offset=0, alphabet=2, precision=4, tables=1, ru
     return bytes(b)
 
 
+def table(first, count, explicit):
+    return ref.table_fields(first, count, explicit)
+
+
+HALVES = table(0, 2, [8])  # two symbols, 8/16 each
+
+
 def decode_all(data, **kw):
     for kernel in KERNELS:
         rans.decode(data, kernel=kernel, **kw)
@@ -127,22 +134,21 @@ def test_mutated_payload_agrees_with_reference(seed, count, how):
         (with_crc(header(tables=2, run=0)), "several tables but no context run length"),
         (with_crc(header() + varint(0) + varint(3)), "table range \\[0, 3\\) exceeds the alphabet of 2"),
         (with_crc(header() + varint(1) + varint(0)), "empty table must have first = 0"),
-        (with_crc(header() + varint(0) + varint(2) + varint(16)), "frequency 16 at index 0 is not below M = 16"),
-        (with_crc(header(alphabet=3) + varint(0) + varint(3) + varint(9) + varint(7)), "frequencies exceed M"),
-        (with_crc(header(alphabet=4) + varint(0) + varint(4) + b"\x00" + varint(0)), "zero run at index 0 opens"),
-        (with_crc(header(alphabet=5) + varint(0) + varint(5) + varint(3) + b"\x00\x00\x00\x00"),
-         "follows another run"),
-        (with_crc(header(alphabet=5) + varint(0) + varint(5) + varint(3) + b"\x00" + varint(3)),
-         "runs past the table's last symbol"),
-        (with_crc(header() + varint(0) + varint(2) + varint(8) + b"\x05" + varint(1)),
-         "lanes 5 is not 4, 8, 16, 32 or 64"),
-        (with_crc(header() + varint(0) + varint(2) + varint(8) + b"\x04" + varint(0)), "chunk_size is 0"),
-        (with_crc(header() + varint(0) + varint(2) + varint(8) + b"\x04" + varint(10) + varint(15) + b"\x00" * 16),
+        (with_crc(header() + table(0, 2, [16])), "frequency 16 at index 0 is outside \\[0, M\\)"),
+        (with_crc(header(alphabet=3) + table(0, 3, [9, 7])), "frequencies reach M = 16 by index 1"),
+        (with_crc(header(alphabet=4) + table(0, 4, [0, 5, 5])), "first frequency is 0"),
+        (with_crc(header(alphabet=4) + table(0, 4, [3, -1, 5])), "frequency -1 at index 1"),
+        (with_crc(header() + table(0, 2, [8])[:-1]), "ends inside field 'table.bits'"),
+        (with_crc(header() + table(0, 2, [8])[:-1] + bytes([table(0, 2, [8])[-1] | 0x80])), "nonzero padding"),
+        (with_crc(header(precision=16) + varint(0) + varint(2) + b"\xff\xff\xff" + b"\x01\x00\x00"),
+         "fits the short code \\(non-canonical\\)"),
+        (with_crc(header() + HALVES + b"\x05" + varint(1)), "lanes 5 is not 4, 8, 16, 32 or 64"),
+        (with_crc(header() + HALVES + b"\x04" + varint(0)), "chunk_size is 0"),
+        (with_crc(header() + HALVES + b"\x04" + varint(10) + varint(15) + b"\x00" * 16),
          "chunk 0 is 15 bytes; a chunk is 16 bytes of states"),
-        (with_crc(header() + varint(0) + varint(2) + varint(8) + b"\x04" + varint(10) + varint(18) + b"\x00" * 16),
+        (with_crc(header() + HALVES + b"\x04" + varint(10) + varint(18) + b"\x00" * 16),
          "chunk 0 of 18 bytes runs past the frame"),
-        (with_crc(header() + varint(0) + varint(2) + varint(8) + b"\x04" + varint(1)),
-         "10 chunks cannot fit"),
+        (with_crc(header() + HALVES + b"\x04" + varint(1)), "10 chunks cannot fit"),
     ],
 )
 def test_malformed_headers_name_the_problem(data, message):
@@ -153,7 +159,7 @@ def test_malformed_headers_name_the_problem(data, message):
 def raw_chunk_frame(states, words, n=8, lanes=4):
     """A frame over a fixed 2-symbol table (8/8 of 16) whose one chunk we write by hand."""
     chunk = b"".join(struct.pack("<I", s) for s in states) + b"".join(struct.pack("<H", w) for w in words)
-    body = header(shape=(n,)) + varint(0) + varint(2) + varint(8) + bytes([lanes]) + varint(1 << 20)
+    body = header(shape=(n,)) + HALVES + bytes([lanes]) + varint(1 << 20)
     return with_crc(body + varint(len(chunk)) + chunk)
 
 

@@ -1,0 +1,273 @@
+"""Reading artifacts: check the magic, version and CRC, parse the manifest with every bound
+checked before anything is allocated, decode each tensor's frames and dequantize. Nothing here
+imports the writer, so a loader can be reviewed (and shipped) on its own."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pgolf_pack import _rans, rans
+from pgolf_pack.artifact import format as fmt
+from pgolf_pack.errors import CorruptDataError, InputError
+from pgolf_pack.quant.scales import decode_scales
+from pgolf_pack.quant.spec import SCHEME_IDS, STEP_QMAX
+
+_SCHEME_NAMES = {v: k for k, v in SCHEME_IDS.items()} | {fmt.RAW: "raw"}
+
+
+@dataclass(frozen=True)
+class TensorEntry:
+    """A parsed record: what the tensor is, how it is stored, and where its blobs lie."""
+
+    name: str
+    dtype: torch.dtype
+    shape: tuple[int, ...]
+    scheme: str  # fp32 | fp16 | bf16 | raw | int | pent | tern | step
+    bits: int  # int-k only
+    scale_format: int  # 0 = fp16, else minifloat mantissa bits (quantized schemes)
+    encoding: int  # passthrough/raw only
+    blobs: tuple[tuple[int, int], ...]  # (offset, size) in the artifact
+    record_bytes: int
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    @property
+    def label(self) -> str:
+        if self.scheme in ("int",):
+            return f"int{self.bits}"
+        return self.scheme
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A validated artifact's layout; `tensors()` decodes it."""
+
+    data: bytes
+    entries: tuple[TensorEntry, ...]
+    manifest_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return len(self.data)
+
+    def tensors(self, *, threads: int | None = None) -> dict[str, torch.Tensor]:
+        """Every tensor, dequantized, in its original dtype and shape, in record order."""
+        workers = max(1, min(len(self.entries), threads or 4))
+        with ThreadPoolExecutor(workers) as pool:  # the codec releases the GIL
+            values = list(pool.map(lambda e: decode_entry(self.data, e), self.entries))
+        return {e.name: v for e, v in zip(self.entries, values)}
+
+
+def load_artifact(path: str | Path, *, threads: int | None = None) -> dict[str, torch.Tensor]:
+    """The tensors of an artifact: original names, shapes and dtypes, values dequantized."""
+    return read_artifact(path).tensors(threads=threads)
+
+
+def read_artifact(path: str | Path) -> Artifact:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"artifact '{path}' does not exist")
+    return parse_artifact(path.read_bytes(), str(path))
+
+
+def parse_artifact(data: bytes, where: str = "artifact", max_elements: int = fmt.DEFAULT_MAX_ELEMENTS) -> Artifact:
+    if len(data) < 4 or data[:4] != fmt.MAGIC:
+        raise CorruptDataError(f"{where}: not a pgolf-pack artifact (expected the magic bytes 'PGPK')")
+    if len(data) < 10:
+        raise CorruptDataError(f"{where}: truncated: {len(data)} bytes is shorter than the fixed fields")
+    if data[4] != fmt.VERSION:
+        raise CorruptDataError(f"{where}: artifact version {data[4]}; this pgolf-pack reads version {fmt.VERSION}")
+    stored = int.from_bytes(data[-4:], "little")
+    if _rans.crc32c(data[:-4]) != stored:
+        raise CorruptDataError(f"{where}: checksum mismatch: the file is corrupted or truncated")
+    r = _Reader(data, 5, len(data) - 4, where)
+    manifest_len = r.varint("manifest_bytes")
+    if manifest_len > r.remaining():
+        raise CorruptDataError(f"{where}: manifest of {manifest_len} bytes runs past the file")
+    manifest_start = r.pos
+    manifest_end = manifest_start + manifest_len
+    m = _Reader(data, manifest_start, manifest_end, where)
+    count = m.varint("count")
+    if count > fmt.MAX_TENSORS:
+        raise CorruptDataError(f"{where}: {count} tensors exceed the format's limit of {fmt.MAX_TENSORS}")
+    entries, names, previous = [], set(), b""
+    blob_pos = manifest_end
+    for i in range(count):
+        start = m.pos
+        shared = m.varint("name_shared")
+        if shared > len(previous):
+            raise CorruptDataError(f"{where}: record {i} shares {shared} name bytes; the previous name has {len(previous)}")
+        suffix = m.take(m.varint("name_suffix length"), "name_suffix")
+        raw_name = previous[:shared] + suffix
+        try:
+            name = raw_name.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CorruptDataError(f"{where}: record {i} has a name that is not UTF-8") from None
+        if not name or name in names:
+            raise CorruptDataError(f"{where}: record {i} has an empty or repeated name '{name}'")
+        names.add(name)
+        ctx = f"{where}: tensor '{name}'"
+        code = m.u8("dtype")
+        if code not in fmt.CODE_DTYPES:
+            raise CorruptDataError(f"{ctx}: unknown dtype code {code}")
+        ndim = m.u8("ndim")
+        if ndim > fmt.MAX_DIMS:
+            raise CorruptDataError(f"{ctx}: {ndim} dimensions exceed 8")
+        shape = tuple(m.varint("shape") for _ in range(ndim))
+        numel = int(np.prod(shape, dtype=object)) if shape else 1
+        if numel > max_elements:
+            raise CorruptDataError(f"{ctx}: {numel} elements exceed the reader's limit of {max_elements}")
+        scheme_id = m.u8("scheme")
+        if scheme_id not in _SCHEME_NAMES:
+            raise CorruptDataError(f"{ctx}: unknown scheme id {scheme_id}")
+        scheme = _SCHEME_NAMES[scheme_id]
+        bits = scale_format = encoding = 0
+        if scheme in ("fp32", "fp16", "bf16", "raw"):
+            encoding = m.u8("encoding")
+            if encoding not in (fmt.ENCODING_BYTES, fmt.ENCODING_RANS16):
+                raise CorruptDataError(f"{ctx}: unknown passthrough encoding {encoding}")
+            sizes = [m.varint("bytes")]
+        else:
+            if scheme == "int":
+                bits = m.u8("bits")
+                if not 2 <= bits <= 8:
+                    raise CorruptDataError(f"{ctx}: int-k with k = {bits}, outside 2..8")
+            scale_format = m.u8("scale_format")
+            if scale_format > 10:
+                raise CorruptDataError(f"{ctx}: scale format {scale_format}, outside 0..10")
+            if ndim == 0:
+                raise CorruptDataError(f"{ctx}: a 0-d tensor cannot be quantized")
+            sizes = [m.varint("symbols_bytes"), m.varint("scales_bytes")]
+        blobs = []
+        for s in sizes:
+            if s > len(data) - 4 - blob_pos:
+                raise CorruptDataError(f"{ctx}: blob of {s} bytes runs past the end of the file")
+            blobs.append((blob_pos, s))
+            blob_pos += s
+        entries.append(TensorEntry(name, fmt.CODE_DTYPES[code], shape, scheme, bits, scale_format, encoding,
+                                   tuple(blobs), m.pos - start))
+        previous = raw_name
+    if m.pos != manifest_end:
+        raise CorruptDataError(f"{where}: {manifest_end - m.pos} bytes follow the last manifest record")
+    if blob_pos != len(data) - 4:
+        raise CorruptDataError(f"{where}: {len(data) - 4 - blob_pos} bytes follow the last blob")
+    return Artifact(data, tuple(entries), manifest_end - 5)
+
+
+def decode_entry(data: bytes, e: TensorEntry) -> torch.Tensor:
+    """One tensor's values in its original dtype (see FORMAT.md section 4)."""
+    ctx = f"tensor '{e.name}'"
+    view = memoryview(data)
+    if e.scheme in ("fp32", "fp16", "bf16", "raw"):
+        stored = e.dtype if e.scheme == "raw" else fmt.PASSTHROUGH_DTYPES[_SCHEME_IDS_OF[e.scheme]]
+        if e.scheme != "raw" and not e.dtype.is_floating_point:
+            raise CorruptDataError(f"{ctx}: a {e.dtype} tensor cannot be stored as {e.scheme}")
+        off, size = e.blobs[0]
+        raw = _passthrough_bytes(view[off : off + size], e, torch.empty((), dtype=stored).element_size(), ctx)
+        item = torch.empty((), dtype=stored).element_size()
+        arr = np.frombuffer(raw, dtype=f"<{'u' if item == 1 else 'i'}{item}").astype(
+            f"={'u' if item == 1 else 'i'}{item}")
+        values = torch.from_numpy(arr.copy()).view(stored).reshape(e.shape)
+        return values.to(e.dtype)
+    if not e.dtype.is_floating_point:
+        raise CorruptDataError(f"{ctx}: a {e.dtype} tensor cannot be stored quantized")
+    rows = e.shape[0] if len(e.shape) > 1 else 1
+    cols = e.numel // rows if rows else 0
+    (s_off, s_size), (c_off, c_size) = e.blobs
+    symbols = _decode(view[s_off : s_off + s_size], ctx, "symbols")
+    if symbols.shape != (rows, cols):
+        raise CorruptDataError(f"{ctx}: symbols have shape {symbols.shape}, expected {(rows, cols)}")
+    if symbols.dtype.kind not in "iu":
+        raise CorruptDataError(f"{ctx}: symbols are not integers")
+    qmax = (1 << (e.bits - 1)) - 1 if e.scheme == "int" else {"pent": 2, "tern": 1, "step": STEP_QMAX}[e.scheme]
+    if symbols.size and (int(symbols.min()) < -qmax or int(symbols.max()) > qmax):
+        raise CorruptDataError(f"{ctx}: symbols outside ±{qmax} for scheme {e.label}")
+    scale_view = view[c_off : c_off + c_size]
+    if e.scale_format == 0:
+        if c_size != 2 * rows:
+            raise CorruptDataError(f"{ctx}: fp16 scales take {c_size} bytes, expected {2 * rows}")
+        scales = torch.from_numpy(np.frombuffer(scale_view, dtype="<f2").astype(np.float32))
+    else:
+        codes = _decode(scale_view, ctx, "scales")
+        if codes.shape != (rows,) or codes.dtype.kind not in "iu":
+            raise CorruptDataError(f"{ctx}: scale codes have shape {codes.shape}, expected ({rows},)")
+        codes_t = torch.from_numpy(codes.astype(np.int64))
+        exponent = codes_t >> e.scale_format
+        if codes_t.numel() and (int(exponent.min()) < -126 or int(exponent.max()) > 127):
+            raise CorruptDataError(f"{ctx}: a scale exponent lies outside [-126, 127]")
+        scales = decode_scales(codes_t, e.scale_format)
+    values = torch.from_numpy(symbols.astype(np.float32)) * scales[:, None]
+    return values.reshape(e.shape).to(e.dtype)
+
+
+_SCHEME_IDS_OF = {"fp32": 1, "fp16": 2, "bf16": 3}
+
+
+def _decode(blob: memoryview, ctx: str, what: str) -> np.ndarray:
+    try:
+        return rans.decode(blob)
+    except CorruptDataError as err:
+        raise CorruptDataError(f"{ctx}: {what} frame: {err}") from None
+
+
+def _passthrough_bytes(blob: memoryview, e: TensorEntry, item: int, ctx: str) -> bytes:
+    expected = e.numel * item
+    if e.encoding == fmt.ENCODING_BYTES:
+        if len(blob) != expected:
+            raise CorruptDataError(f"{ctx}: {len(blob)} value bytes, expected {expected}")
+        return bytes(blob)
+    if item < 2:
+        raise CorruptDataError(f"{ctx}: 16-bit word coding needs an item size of at least 2")
+    period = item // 2
+    nwords = expected // 2
+    try:
+        ctx = np.arange(nwords, dtype=np.uint16) % period if period > 1 else None
+        words = rans.decode(blob, contexts=ctx)
+    except CorruptDataError as err:
+        raise CorruptDataError(f"{ctx}: values frame: {err}") from None
+    if words.shape != (nwords,) or words.dtype != np.uint16:
+        raise CorruptDataError(f"{ctx}: values frame holds {words.dtype}{words.shape}, expected uint16({nwords},)")
+    return words.astype("<u2").tobytes()
+
+
+class _Reader:
+    """Bounds-checked reads of the manifest (the codec's ByteReader, in Python)."""
+
+    def __init__(self, data: bytes, pos: int, end: int, where: str):
+        self.data, self.pos, self.end, self.where = data, pos, end, where
+
+    def remaining(self) -> int:
+        return self.end - self.pos
+
+    def take(self, n: int, field: str) -> bytes:
+        if n > self.end - self.pos:
+            raise CorruptDataError(f"{self.where}: truncated: the manifest ends inside field '{field}'")
+        b = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return b
+
+    def u8(self, field: str) -> int:
+        return self.take(1, field)[0]
+
+    def varint(self, field: str) -> int:
+        v = shift = 0
+        while True:
+            b = self.u8(field)
+            if shift == 63 and b > 1:
+                raise CorruptDataError(f"{self.where}: field '{field}' overflows 64 bits")
+            v |= (b & 0x7F) << shift
+            if not b & 0x80:
+                if b == 0 and shift:
+                    raise CorruptDataError(f"{self.where}: field '{field}' is a non-canonical varint")
+                return v
+            shift += 7

@@ -1,0 +1,165 @@
+"""Writing artifacts: encode each quantized tensor into its record and blobs, then write the
+file atomically (a temporary file renamed into place), so a failed or interrupted pack leaves
+nothing behind. The layout is docs/FORMAT.md."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pgolf_pack import _rans, rans
+from pgolf_pack.artifact import format as fmt
+from pgolf_pack.errors import InputError
+from pgolf_pack.quant import Quantized
+
+
+WORD_CODING_MAX_WIDE = 1 << 16  # elements: above this, 32/64-bit passthrough stays raw bytes
+
+
+@dataclass(frozen=True)
+class EncodedTensor:
+    """One tensor as the artifact stores it: scheme fields and blobs (its name goes in the record)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    scheme_id: int
+    fields: bytes  # the record's scheme fields (FORMAT.md section 4), blob sizes included
+    blobs: tuple[bytes, ...]
+    label: str  # the spec as text, for reports
+    floor_bits: float  # order-0 entropy of what the blobs code (symbols and scale codes, or words)
+
+    @property
+    def blob_bytes(self) -> int:
+        return sum(len(b) for b in self.blobs)
+
+    def record(self, previous_name: str) -> bytes:
+        """The manifest record, names front-coded against the previous record's name."""
+        name = self.name.encode("utf-8")
+        prev = previous_name.encode("utf-8")
+        shared = 0
+        while shared < min(len(name), len(prev)) and name[shared] == prev[shared]:
+            shared += 1
+        out = bytearray(_varint(shared) + _varint(len(name) - shared) + name[shared:])
+        out += bytes([fmt.DTYPE_CODES[self.dtype], len(self.shape)])
+        for d in self.shape:
+            out += _varint(d)
+        out += bytes([self.scheme_id]) + self.fields
+        return bytes(out)
+
+    def cost(self, previous_name: str) -> int:
+        """Bytes this tensor adds to an artifact: its record plus its blobs."""
+        return len(self.record(previous_name)) + self.blob_bytes
+
+
+def encode_tensor(name: str, q: Quantized, *, threads: int | None = None) -> EncodedTensor:
+    """The record fields and blobs of one quantized (or passed-through) tensor."""
+    if q.dtype not in fmt.DTYPE_CODES:
+        raise InputError(f"tensor '{name}' has dtype {q.dtype}, which artifacts do not store")
+    if len(q.shape) > fmt.MAX_DIMS:
+        raise InputError(f"tensor '{name}' has {len(q.shape)} dimensions; artifacts store at most 8")
+    if q.passthrough is not None:
+        return _encode_values(name, q.shape, q.dtype, q.spec.scheme_id, q.passthrough, str(q.spec), threads)
+    symbols = q.symbols.cpu().numpy()
+    lo, hi = int(symbols.min()) if symbols.size else 0, int(symbols.max()) if symbols.size else 0
+    narrow = np.int8 if -128 <= lo and hi <= 127 else np.int16
+    sym_frame = rans.encode(symbols.astype(narrow, copy=False), threads=threads)
+    floor = rans.order0_entropy_bits(symbols.astype(narrow, copy=False))
+    if q.scale_codes is None:
+        scale_blob = q.scales.to(torch.float16).view(torch.int16).cpu().numpy().astype("<i2").tobytes()
+    else:
+        codes = q.scale_codes.cpu().numpy()
+        scale_blob = rans.encode(codes.astype(np.int16 if np.abs(codes).max(initial=0) < 32768 else np.int32))
+        floor += rans.order0_entropy_bits(codes)
+    fields = bytearray()
+    if q.spec.scheme == "int":
+        fields.append(q.spec.bits)
+    fields += bytes([q.spec.scale_bits]) + _varint(len(sym_frame)) + _varint(len(scale_blob))
+    return EncodedTensor(name, q.shape, q.dtype, q.spec.scheme_id, bytes(fields), (sym_frame, scale_blob),
+                         str(q.spec), floor)
+
+
+def encode_raw(name: str, tensor: torch.Tensor, *, threads: int | None = None) -> EncodedTensor:
+    """A tensor kept exactly in its own dtype (the `raw` scheme; used for non-float tensors)."""
+    return _encode_values(name, tuple(tensor.shape), tensor.dtype, fmt.RAW, tensor, "raw", threads)
+
+
+def _encode_values(name, shape, dtype, scheme_id, values: torch.Tensor, label: str, threads) -> EncodedTensor:
+    """Passthrough/raw values: their bytes, or a rANS frame of their 16-bit words if smaller."""
+    t = values.detach().cpu().contiguous()
+    size = t.element_size()
+    raw = t.view(fmt.BIT_VIEWS[size]).numpy().astype(f"<{'u' if size == 1 else 'i'}{size}").tobytes() if t.numel() else b""
+    encoding, blob, floor = fmt.ENCODING_BYTES, raw, 8.0 * len(raw)
+    # Word coding pays for 16-bit floats (skewed exponents); for wide types only when small,
+    # since their low words are noise and their tables alone run to tens of kilobytes.
+    if size >= 2 and len(raw) >= 64 and (size == 2 or t.numel() <= WORD_CODING_MAX_WIDE):
+        words = np.frombuffer(raw, dtype="<u2").astype(np.uint16)
+        period = size // 2
+        ctx = np.arange(words.size, dtype=np.uint16) % period if period > 1 else None
+        frame = rans.encode(words, contexts=ctx, precision=16, threads=threads)
+        if len(frame) < len(raw):
+            encoding, blob = fmt.ENCODING_RANS16, frame
+            floor = sum(rans.order0_entropy_bits(words[i::period]) for i in range(period))
+    fields = bytes([encoding]) + _varint(len(blob))
+    return EncodedTensor(name, shape, dtype, scheme_id, fields, (blob,), label, floor)
+
+
+def artifact_bytes(tensors: list[EncodedTensor]) -> bytes:
+    """The whole artifact (FORMAT.md section 1) for tensors in this order."""
+    if len(tensors) > fmt.MAX_TENSORS:
+        raise InputError(f"{len(tensors)} tensors exceed the format's limit of {fmt.MAX_TENSORS}")
+    names = [t.name for t in tensors]
+    if len(set(names)) != len(names):
+        raise InputError("tensor names must be unique")
+    manifest = bytearray(_varint(len(tensors)))
+    previous = ""
+    for t in tensors:
+        manifest += t.record(previous)
+        previous = t.name
+    out = bytearray(fmt.MAGIC) + bytes([fmt.VERSION]) + _varint(len(manifest)) + manifest
+    for t in tensors:
+        for b in t.blobs:
+            out += b
+    out += _rans.crc32c(bytes(out)).to_bytes(4, "little")
+    return bytes(out)
+
+
+def overhead_bound(count: int) -> int:
+    """An upper bound on an artifact's bytes outside its records and blobs (magic, version,
+    manifest length for manifests under 256 MiB, record count, CRC)."""
+    return len(fmt.MAGIC) + 1 + 4 + len(_varint(count)) + 4
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same directory and a rename."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise InputError(f"output directory '{directory}' does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _varint(v: int) -> bytes:
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)

@@ -1,0 +1,1 @@
+"""Command-line entry points: pgolf-pack, pgolf-unpack (and later pgolf-analyze, pgolf-verify)."""

@@ -1,0 +1,170 @@
+"""pgolf-pack: turn a checkpoint into the smallest-damage artifact that fits a byte budget."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import sys
+from pathlib import Path
+
+from pgolf_pack.artifact.writer import write_atomic
+from pgolf_pack.checkpoint import load_state_dict
+from pgolf_pack.cli.common import EXIT_CODES_HELP, EXIT_OK, parse_bytes, progress, run, table
+from pgolf_pack.errors import InputError
+from pgolf_pack.pack import PackResult, pack_checkpoint
+from pgolf_pack.planner import PASSTHROUGHS, Plan, default_specs, load_sensitivities
+from pgolf_pack.quant import QuantSpec
+
+DESCRIPTION = """Pack a trained checkpoint into a pgolf-pack artifact that fits a byte budget.
+
+Every tensor is tried under candidate schemes (step quantizers from ~1 to ~8 bits per weight,
+int8/int6 anchors, fp32/fp16/bf16 passthrough), each coded for real with the rANS codec; the
+planner then picks the combination with the least weighted reconstruction error such that
+artifact + code <= budget, and prints where every byte went. Scheme grammar: see
+`python -c "import pgolf_pack.quant.spec as s; help(s)"` or docs/FORMAT.md."""
+
+EPILOG = f"""examples:
+  pgolf-pack final_model.pt --budget 16000000 --code train_gpt.py
+  pgolf-pack final_model.pt --budget 16MB --plan-out plan.json --json > report.json
+  pgolf-pack final_model.pt --budget 16MB --force 'tok_emb.weight=fp16' --schemes step:0.05,step:0.1,int6:std12.85
+
+{EXIT_CODES_HELP}"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pgolf-pack", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", type=Path, help="state dict: torch.save file (.pt) or .safetensors")
+    p.add_argument("--budget", required=True, type=_bytes, help="total byte budget for artifact + code (decimal)")
+    p.add_argument("--code", nargs="+", type=Path, default=[], metavar="FILE",
+                   help="files that ship with the artifact and count against the budget")
+    p.add_argument("-o", "--output", type=Path, help="artifact path (default: CHECKPOINT with suffix .pgpk)")
+    p.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of the tables")
+    p.add_argument("--plan-out", type=Path, metavar="PLAN", help="write the chosen plan (JSON) here")
+    p.add_argument("--plan-in", type=Path, metavar="PLAN", help="follow this plan instead of searching")
+    p.add_argument("--sensitivity", type=Path, metavar="JSON",
+                   help='damage weights: {"name or glob": weight}, default weight 1')
+    p.add_argument("--schemes", metavar="SPEC,...", help="restrict the candidates of float tensors to these specs")
+    p.add_argument("--force", action="append", default=[], metavar="PATTERN=SPEC",
+                   help="store tensors whose name matches the glob PATTERN with SPEC (repeatable)")
+    p.add_argument("--threads", type=int, help="codec threads (default: all cores)")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="allow checkpoints that need code to unpickle (only for files you trust)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run(lambda: _main(args), "pgolf-pack")
+
+
+def _main(args: argparse.Namespace) -> int:
+    code_bytes = 0
+    for f in args.code:
+        if not f.is_file():
+            raise InputError(f"code file '{f}' does not exist")
+        code_bytes += f.stat().st_size
+    output = args.output or args.checkpoint.with_suffix(".pgpk")
+    if output.resolve() == args.checkpoint.resolve():
+        raise InputError("the output path is the checkpoint itself; pass -o with another path")
+    state_dict = load_state_dict(args.checkpoint, trust_pickle=args.trust_pickle)
+    plan = Plan.from_json(args.plan_in.read_text(), str(args.plan_in)) if args.plan_in else None
+    if args.plan_in and not args.plan_in.is_file():
+        raise InputError(f"plan '{args.plan_in}' does not exist")
+    sens = load_sensitivities(args.sensitivity) if args.sensitivity else []
+    specs_for = _specs_for(args.schemes, args.force)
+    show_progress = not args.quiet and sys.stderr.isatty()
+    result = pack_checkpoint(state_dict, args.budget, code_bytes=code_bytes, plan=plan, sensitivities=sens,
+                             specs_for=specs_for, threads=args.threads,
+                             progress=progress("planning", show_progress))
+    write_atomic(output, result.data)
+    if args.plan_out:
+        write_atomic(args.plan_out, result.plan.to_json().encode())
+    if args.json:
+        print(json.dumps(report_json(result, output, args.code)))
+    else:
+        print(report_text(result, args.checkpoint, output, args.code))
+    return EXIT_OK
+
+
+def _bytes(text: str) -> int:
+    try:
+        return parse_bytes(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _specs_for(schemes: str | None, force: list[str]):
+    chosen = [s.strip() for s in schemes.split(",") if s.strip()] if schemes else None
+    for s in chosen or []:
+        QuantSpec.parse(s)
+    forced = []
+    for item in force:
+        if "=" not in item:
+            raise InputError(f"--force takes PATTERN=SPEC, got '{item}'")
+        pattern, spec = item.split("=", 1)
+        if spec != "raw":
+            QuantSpec.parse(spec)
+        forced.append((pattern, spec))
+
+    def specs_for(name, tensor):
+        for pattern, spec in forced:
+            if fnmatch.fnmatchcase(name, pattern):
+                return [spec]
+        if chosen is None or not tensor.is_floating_point():
+            return default_specs(tensor)
+        if tensor.dim() == 0 or tensor.numel() < 2:
+            return [s for s in chosen if s in PASSTHROUGHS] or list(PASSTHROUGHS)
+        return chosen
+
+    return specs_for
+
+
+def report_json(r: PackResult, output: Path, code: list[Path]) -> dict:
+    return {
+        "artifact": str(output),
+        "artifact_bytes": r.artifact_bytes,
+        "code_bytes": r.code_bytes,
+        "code_files": [str(c) for c in code],
+        "total_bytes": r.total_bytes,
+        "budget": r.budget,
+        "headroom_bytes": r.headroom,
+        "floor_bytes": sum(t.floor_bytes for t in r.tensors),
+        "tensors": [t.to_dict() for t in r.tensors],
+    }
+
+
+def report_text(r: PackResult, checkpoint: Path, output: Path, code: list[Path]) -> str:
+    rows = [[t.name, "×".join(map(str, t.shape)) or "()", t.scheme, f"{t.bits_per_weight:.3f}",
+             f"{t.coded_bytes:,}", f"{t.floor_bytes:,.0f}"] for t in r.tensors]
+    coded = sum(t.coded_bytes for t in r.tensors)
+    floor = sum(t.floor_bytes for t in r.tensors)
+    params = sum(_numel(t.shape) for t in r.tensors)
+    lines = [
+        f"pgolf-pack: {checkpoint} -> {output}",
+        "",
+        table(["tensor", "shape", "scheme", "bits/w", "coded B", "floor B"], rows, "lllrrr"),
+        "",
+        f"  tensors      {coded:>14,} B  ({8 * coded / max(1, params):.3f} bits/weight over {params:,} weights; "
+        f"floor {floor:,.0f} B, +{100 * (coded / max(floor, 1) - 1):.2f}%)",
+        f"  manifest     {r.artifact_bytes - coded:>14,} B  (header, names, shapes, schemes, checksum)",
+        f"  artifact     {r.artifact_bytes:>14,} B",
+        f"  code         {r.code_bytes:>14,} B" + (f"  ({', '.join(str(c) for c in code)})" if code else ""),
+        f"  total        {r.total_bytes:>14,} B",
+        f"  budget       {r.budget:>14,} B",
+        f"  headroom     {r.headroom:>14,} B",
+    ]
+    return "\n".join(lines)
+
+
+def _numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""The byte-budget planner: choose each tensor's storage to minimise estimated damage subject to
+artifact + code <= budget.
+
+For every tensor it evaluates a set of candidate specs for real: quantize, encode with the
+codec (so rates are the exact bytes the artifact will hold, side information and manifest
+record included) and measure the damage, `weight * sum((w - w_hat)^2)`. Then it solves the
+knapsack the Lagrangian way: start every tensor at its smallest candidate, walk the lower
+convex hulls of (bytes, damage) taking the steepest damage-per-byte step that still fits, and
+finally spend the leftover bytes on whichever single upgrade buys the most damage.
+
+Damage weights default to 1 (a data-free reconstruction error). A sensitivity file can change
+them: a JSON object mapping tensor names or glob patterns to weights, e.g.
+`{"tok_emb.weight": 4.0, "blocks.*.mlp.fc.weight": 0.5}`; the first matching pattern in file
+order wins. Calibration-based sensitivities (from training data only) plug in the same way.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import heapq
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from pgolf_pack.artifact.writer import EncodedTensor, encode_raw, encode_tensor, overhead_bound
+from pgolf_pack.errors import BudgetError, InputError
+from pgolf_pack.quant import QuantSpec, RowStats, dequantize, quantize
+
+PLAN_FORMAT = "pgolf-plan/1"
+# Step sizes in row standard deviations: from ~8 bits/weight down to ~1.
+STEP_GRID = tuple(round(0.01 * 1.35**i, 5) for i in range(20))
+ANCHORS = ("int8:max", "int6:std12.85")  # the challenge baseline's and the records' styles
+PASSTHROUGHS = ("fp32", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    spec: str
+    bytes: int  # record + blobs, exactly
+    damage: float
+
+
+@dataclass
+class TensorPlan:
+    """One tensor's candidates and the current choice."""
+
+    name: str
+    shape: tuple[int, ...]
+    numel: int
+    weight: float
+    candidates: list[Candidate]
+    choice: int = 0
+
+    @property
+    def chosen(self) -> Candidate:
+        return self.candidates[self.choice]
+
+
+@dataclass
+class Plan:
+    """A solved plan: the spec of every tensor, with the estimate it was chosen on."""
+
+    budget: int
+    code_bytes: int
+    specs: dict[str, str]
+    estimated_bytes: int
+    estimated_damage: float
+    tensors: list[dict] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps({"format": PLAN_FORMAT} | asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str, where: str = "plan") -> Plan:
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{where} is not JSON ({e.msg} at line {e.lineno})") from None
+        if not isinstance(d, dict) or d.get("format") != PLAN_FORMAT or not isinstance(d.get("specs"), dict):
+            raise InputError(f"{where} is not a pgolf-pack plan (expected \"format\": \"{PLAN_FORMAT}\" and \"specs\")")
+        for name, spec in d["specs"].items():
+            if spec != "raw":
+                QuantSpec.parse(spec)
+        return cls(int(d.get("budget", 0)), int(d.get("code_bytes", 0)), dict(d["specs"]),
+                   int(d.get("estimated_bytes", 0)), float(d.get("estimated_damage", 0.0)), list(d.get("tensors", [])))
+
+
+def load_sensitivities(path: str | Path) -> list[tuple[str, float]]:
+    """(pattern, weight) pairs from a sensitivity JSON file (see the module docstring)."""
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"sensitivity file '{path}' does not exist") from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"sensitivity file '{path}' is not JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(d, dict) or not all(isinstance(v, (int, float)) and v >= 0 for v in d.values()):
+        raise InputError(f"sensitivity file '{path}' must map names or glob patterns to weights >= 0")
+    return [(str(k), float(v)) for k, v in d.items()]
+
+
+def weight_of(name: str, sensitivities: Iterable[tuple[str, float]]) -> float:
+    for pattern, w in sensitivities:
+        if name == pattern or fnmatch.fnmatchcase(name, pattern):
+            return w
+    return 1.0
+
+
+def default_specs(tensor: torch.Tensor) -> list[str]:
+    """The candidates tried for a tensor when the user names none."""
+    if not tensor.is_floating_point():
+        return ["raw"]
+    if tensor.dim() == 0 or tensor.numel() < 2:
+        return list(PASSTHROUGHS)
+    return list(PASSTHROUGHS) + list(ANCHORS) + [f"step:{k:g}" for k in STEP_GRID]
+
+
+def evaluate(name: str, tensor: torch.Tensor, specs: Iterable[str], previous_name: str, weight: float,
+             threads: int | None = None) -> list[Candidate]:
+    """Exact bytes and damage of each spec for one tensor."""
+    out = []
+    stats = RowStats.of(tensor) if tensor.is_floating_point() and tensor.numel() > 1 else None
+    for text in dict.fromkeys(specs):  # keep order, drop repeats
+        encoded, damage = encode_with(name, tensor, text, threads=threads, stats=stats)
+        out.append(Candidate(text, encoded.cost(previous_name), weight * damage))
+    return out
+
+
+def encode_with(name: str, tensor: torch.Tensor, text: str, threads: int | None = None,
+                stats: RowStats | None = None) -> tuple[EncodedTensor, float]:
+    """(encoded tensor, unweighted squared error) of one spec."""
+    if text == "raw":
+        return encode_raw(name, tensor, threads=threads), 0.0
+    if not tensor.is_floating_point():
+        raise InputError(f"tensor '{name}' has dtype {tensor.dtype}; only 'raw' can store it")
+    spec = QuantSpec.parse(text)
+    if (tensor.dim() == 0 or tensor.numel() == 0) and not spec.is_passthrough:
+        raise InputError(f"tensor '{name}' is a scalar or empty; store it as fp32, fp16 or bf16")
+    q = quantize(tensor, spec, stats)
+    exact = spec.scheme == "fp32" and tensor.dtype == torch.float32
+    # damage of what a loader returns: the reconstruction cast to the tensor's own dtype
+    restored = dequantize(q) if tensor.dtype == torch.float32 else dequantize(q).to(tensor.dtype).float()
+    damage = 0.0 if exact else float((restored - tensor.detach().float()).square().sum())
+    return encode_tensor(name, q, threads=threads), damage
+
+
+def solve(tensors: list[TensorPlan], available: int) -> None:
+    """Set each TensorPlan.choice to minimise total damage with total bytes <= available."""
+    for t in tensors:
+        t.choice = min(range(len(t.candidates)), key=lambda i: (t.candidates[i].bytes, t.candidates[i].damage))
+    used = sum(t.chosen.bytes for t in tensors)
+    if used > available:
+        raise BudgetError(f"needs {used - available} more bytes than available at the smallest candidates")
+    hulls = [_lower_hull(t.candidates) for t in tensors]
+    position = [0] * len(tensors)
+    heap: list[tuple[float, int, int]] = []
+
+    def push(ti: int) -> None:
+        h, p = hulls[ti], position[ti]
+        if p + 1 < len(h):
+            a, b = tensors[ti].candidates[h[p]], tensors[ti].candidates[h[p + 1]]
+            heapq.heappush(heap, ((b.damage - a.damage) / (b.bytes - a.bytes), ti, p))
+
+    for ti in range(len(tensors)):
+        hulls[ti] = _hull_from(tensors[ti], hulls[ti])
+        push(ti)
+    while heap:
+        _, ti, p = heapq.heappop(heap)
+        t = tensors[ti]
+        nxt = t.candidates[hulls[ti][p + 1]]
+        extra = nxt.bytes - t.chosen.bytes
+        if used + extra <= available:
+            used += extra
+            t.choice = hulls[ti][p + 1]
+            position[ti] = p + 1
+            push(ti)
+    while True:  # spend what is left on the single best upgrade that fits
+        best = None
+        for t in tensors:
+            cur = t.chosen
+            for i, c in enumerate(t.candidates):
+                gain = cur.damage - c.damage
+                if gain > 0 and used + c.bytes - cur.bytes <= available and (best is None or gain > best[0]):
+                    best = (gain, t, i)
+        if best is None:
+            break
+        _, t, i = best
+        used += t.candidates[i].bytes - t.chosen.bytes
+        t.choice = i
+
+
+def _lower_hull(cands: list[Candidate]) -> list[int]:
+    """Indices of the lower convex hull of (bytes, damage), bytes increasing, damage decreasing."""
+    order = sorted(range(len(cands)), key=lambda i: (cands[i].bytes, cands[i].damage))
+    pts: list[int] = []
+    for i in order:
+        if pts and cands[i].damage >= cands[pts[-1]].damage:
+            continue  # more bytes, no less damage: never worth it
+        while len(pts) >= 2:
+            a, b = cands[pts[-2]], cands[pts[-1]]
+            c = cands[i]
+            # b lies on or above the segment a-c: drop it
+            if (b.damage - a.damage) * (c.bytes - a.bytes) >= (c.damage - a.damage) * (b.bytes - a.bytes):
+                pts.pop()
+            else:
+                break
+        pts.append(i)
+    return pts
+
+
+def _hull_from(t: TensorPlan, hull: list[int]) -> list[int]:
+    """The hull starting at the current choice (the smallest candidate is always on it)."""
+    return hull[hull.index(t.choice):] if t.choice in hull else [t.choice] + hull
+
+
+def evaluate_tensors(
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    sensitivities: Iterable[tuple[str, float]] = (),
+    specs_for: Callable[[str, torch.Tensor], list[str]] | None = None,
+    threads: int | None = None,
+    progress: Callable[[Iterable], Iterable] | None = None,
+) -> list[TensorPlan]:
+    """Every tensor's candidates with exact bytes and weighted damage (the expensive part)."""
+    sens = list(sensitivities)
+    specs_for = specs_for or (lambda name, t: default_specs(t))
+    items = list(state_dict.items())
+    previous = [""] + [name for name, _ in items[:-1]]
+
+    def one(i: int) -> TensorPlan:
+        name, tensor = items[i]
+        w = weight_of(name, sens)
+        cands = evaluate(name, tensor, specs_for(name, tensor), previous[i], w, threads=1)
+        return TensorPlan(name, tuple(tensor.shape), tensor.numel(), w, cands)
+
+    # Tensors are evaluated on a few threads: the codec and torch's kernels release the GIL.
+    with ThreadPoolExecutor(max(1, threads or os.cpu_count() or 1)) as pool:
+        results = pool.map(one, range(len(items)))
+        return list(progress(results) if progress else results)
+
+
+def plan_from(tensors: list[TensorPlan], budget: int, code_bytes: int = 0) -> Plan:
+    """Solve for one budget over evaluated tensors (cheap: call it for many budgets)."""
+    overhead = overhead_bound(len(tensors))
+    available = budget - code_bytes - overhead
+    try:
+        solve(tensors, available)
+    except BudgetError:
+        smallest = sum(min(c.bytes for c in t.candidates) for t in tensors) + overhead + code_bytes
+        raise BudgetError(
+            f"budget of {budget:,} bytes cannot be met: the smallest artifact these schemes allow is "
+            f"{smallest - code_bytes:,} bytes + {code_bytes:,} bytes of code = {smallest:,} bytes"
+        ) from None
+    return Plan(
+        budget=budget,
+        code_bytes=code_bytes,
+        specs={t.name: t.chosen.spec for t in tensors},
+        estimated_bytes=sum(t.chosen.bytes for t in tensors) + overhead,
+        estimated_damage=sum(t.chosen.damage for t in tensors),
+        tensors=[{"name": t.name, "spec": t.chosen.spec, "bytes": t.chosen.bytes, "damage": t.chosen.damage,
+                  "candidates": [[c.spec, c.bytes, c.damage] for c in t.candidates]} for t in tensors],
+    )
+
+
+def plan_budget(
+    state_dict: Mapping[str, torch.Tensor],
+    budget: int,
+    *,
+    code_bytes: int = 0,
+    sensitivities: Iterable[tuple[str, float]] = (),
+    specs_for: Callable[[str, torch.Tensor], list[str]] | None = None,
+    threads: int | None = None,
+    progress: Callable[[Iterable], Iterable] | None = None,
+) -> Plan:
+    """Choose a spec per tensor so that artifact + code_bytes <= budget with the least damage.
+
+    Raises BudgetError (with the smallest achievable total) when no choice fits.
+    """
+    tensors = evaluate_tensors(state_dict, sensitivities=sensitivities, specs_for=specs_for, threads=threads,
+                               progress=progress)
+    return plan_from(tensors, budget, code_bytes)

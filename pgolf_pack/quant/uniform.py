@@ -1,0 +1,137 @@
+"""Uniform per-row quantization: w ≈ symbol * scale[row], symbols integers.
+
+Every scheme here shares one grid: a row's scale s (rounded to its stored form first, see
+scales.py) and symbols round(w / s), clamped to ±qmax. Schemes differ only in qmax and in how
+s is chosen from the row: its max, k times its standard deviation, the clip with the least
+squared error, or (scheme "step") s = k * std with no clamp at all. Because the stored scale is
+used to compute the symbols, `dequantize(quantize(w))` is exactly what an artifact holds, and
+float32 arithmetic makes it identical on CPU and GPU: that is what QAT trains against.
+
+Tensors of more than two dimensions are quantized as rows of their first dimension; 1-D
+tensors as a single row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from pgolf_pack.errors import InputError
+from pgolf_pack.quant.scales import MIN_SCALE, decode_scales, round_scales
+from pgolf_pack.quant.spec import QuantSpec
+
+MSE_CLIP_GRID = 24  # clip ratios tried per row by clip "mse", from 0.25 to 1.0 of the row max
+
+
+@dataclass(frozen=True)
+class RowStats:
+    """Per-row max |w| and standard deviation: computed once when many specs are tried."""
+
+    amax: torch.Tensor
+    std: torch.Tensor
+
+    @classmethod
+    def of(cls, w: torch.Tensor) -> RowStats:
+        x = as_rows(w)
+        return cls(x.abs().amax(dim=1), _row_std(x))
+
+
+@dataclass(frozen=True)
+class Quantized:
+    """A quantized tensor: what the artifact stores, plus the exact float32 scales."""
+
+    spec: QuantSpec
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    symbols: torch.Tensor | None = None  # int32 [rows, cols]
+    scales: torch.Tensor | None = None  # float32 [rows], exactly representable in the stored form
+    scale_codes: torch.Tensor | None = None  # int64 [rows] minifloat codes (None: fp16 scales)
+    passthrough: torch.Tensor | None = None  # the tensor in the passthrough dtype
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+
+def as_rows(w: torch.Tensor) -> torch.Tensor:
+    """The float32 [rows, cols] view a quantizer works on."""
+    if w.dim() == 0 or w.numel() == 0:
+        raise InputError("scalars and empty tensors can only be stored as passthrough (fp32, fp16, bf16)")
+    rows = w.shape[0] if w.dim() > 1 else 1
+    return w.detach().float().reshape(rows, w.numel() // rows)
+
+
+def quantize(w: torch.Tensor, spec: QuantSpec, stats: RowStats | None = None) -> Quantized:
+    """Quantize a float tensor under `spec` (see QuantSpec for the schemes).
+
+    `stats` (RowStats.of(w)) may be passed to save recomputing them across many specs.
+    """
+    if not torch.is_floating_point(w):
+        raise InputError(f"only floating-point tensors can be quantized, got {w.dtype}")
+    shape, dtype = tuple(w.shape), w.dtype
+    if spec.is_passthrough:
+        target = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[spec.scheme]
+        return Quantized(spec, shape, dtype, passthrough=w.detach().to(target).contiguous())
+    x = as_rows(w)
+    stats = stats or RowStats(x.abs().amax(dim=1), _row_std(x))
+    if spec.scheme in ("int", "pent", "tern") and spec.clip == "mse":
+        codes, scales = _mse_scales(x, stats.amax, spec)
+    else:
+        codes, scales = round_scales(_raw_scales(stats, spec), spec.scale_bits)
+    symbols = _symbols(x, scales, spec.qmax)
+    return Quantized(spec, shape, dtype, symbols=symbols, scales=scales, scale_codes=codes)
+
+
+def dequantize(q: Quantized) -> torch.Tensor:
+    """The float32 tensor the stored form represents (exact; original shape)."""
+    if q.passthrough is not None:
+        return q.passthrough.float().reshape(q.shape)
+    return (q.symbols.float() * q.scales[:, None]).reshape(q.shape)
+
+
+def fake_quantize(w: torch.Tensor, spec: QuantSpec) -> torch.Tensor:
+    """Straight-through estimator: forward = dequantize(quantize(w)) in w's dtype, gradient = identity."""
+    w_hat = dequantize(quantize(w.detach(), spec)).to(w.dtype)
+    return w + (w_hat - w).detach()
+
+
+def scales_from_codes(codes: torch.Tensor, spec: QuantSpec) -> torch.Tensor:
+    return decode_scales(codes, spec.scale_bits)
+
+
+def _row_std(x: torch.Tensor) -> torch.Tensor:
+    return x.std(dim=1) if x.shape[1] > 1 else x.abs()[:, 0]
+
+
+def _raw_scales(stats: RowStats, spec: QuantSpec) -> torch.Tensor:
+    amax = stats.amax
+    if spec.scheme == "step":
+        s = spec.k * stats.std
+        return torch.where(s > 0, s, amax)  # constant rows: one step per value
+    clip = amax if spec.clip == "max" else spec.k * stats.std
+    clip = torch.where(clip > 0, clip, amax)
+    return clip / spec.qmax
+
+
+def _symbols(x: torch.Tensor, scales: torch.Tensor, qmax: int) -> torch.Tensor:
+    return torch.round(x / scales[:, None]).clamp_(-qmax, qmax).to(torch.int32)
+
+
+def _mse_scales(x: torch.Tensor, amax: torch.Tensor, spec: QuantSpec) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """Per row, the clip (a fraction of the row max) whose rounded scale gives the least squared error."""
+    amax = amax.clamp_min(MIN_SCALE)
+    best_err = torch.full_like(amax, float("inf"))
+    best_codes, best_scales = None, None
+    for r in torch.linspace(0.25, 1.0, MSE_CLIP_GRID).tolist():
+        codes, scales = round_scales(amax * r / spec.qmax, spec.scale_bits)
+        err = (_symbols(x, scales, spec.qmax).float() * scales[:, None] - x).square().sum(dim=1)
+        better = err < best_err
+        best_err = torch.where(better, err, best_err)
+        best_scales = scales if best_scales is None else torch.where(better, scales, best_scales)
+        if codes is not None:
+            best_codes = codes if best_codes is None else torch.where(better, codes, best_codes)
+    return best_codes, best_scales
