@@ -1,5 +1,6 @@
-"""Token shards: exact roundtrips, every malformed header refused with a message naming it, the
-validation split kept out of training, and batches that do not depend on the world size."""
+"""Training data: splits written as shards read back exactly, malformed shards stop the loader
+with a one-line error, validation files are never trained on, and batches do not depend on the
+world size. (The shard format itself is tested in test_shards.py.)"""
 
 import re
 
@@ -8,41 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pgolf_pack.errors import InputError
-from pgolf_train.data import (
-    HEADER_BYTES,
-    SHARD_MAGIC,
-    ShardError,
-    TrainBatches,
-    load_val_tokens,
-    read_shard,
-    read_shard_header,
-    train_shards,
-    write_shard,
-    write_split,
-)
+from pgolf_pack.errors import CorruptDataError, InputError
+from pgolf_pack.shards import MAGIC, read_shard, shard_num_tokens, write_shard
+from pgolf_train.data import ShardError, TrainBatches, train_shards, write_split
 
 
-@given(st.lists(st.integers(0, 0xFFFF), max_size=3000))
-def test_shard_roundtrip(tmp_path_factory, tokens):
-    path = tmp_path_factory.mktemp("s") / "fineweb_train_000000.bin"
-    write_shard(path, tokens)
-    assert path.stat().st_size == HEADER_BYTES + 2 * len(tokens)
-    got = read_shard(path)
-    assert got.dtype == np.uint16
-    assert got.tolist() == tokens
-
-
-def test_shard_layout_is_the_challenge_format(tmp_path):
-    path = tmp_path / "a.bin"
-    write_shard(path, [1, 258, 65535])
-    raw = path.read_bytes()
-    header = np.frombuffer(raw[:HEADER_BYTES], dtype="<i4")
-    assert header[:3].tolist() == [20240520, 1, 3] and not header[3:].any()
-    assert raw[HEADER_BYTES:] == bytes([1, 0, 2, 1, 255, 255])
-
-
-def _shard_bytes(tokens, magic=SHARD_MAGIC, version=1, count=None):
+def _shard_bytes(tokens, magic=MAGIC, version=1, count=None):
     header = np.zeros(256, dtype="<i4")
     header[:3] = (magic, version, len(tokens) if count is None else count)
     return header.tobytes() + np.asarray(tokens, dtype="<u2").tobytes()
@@ -51,58 +23,42 @@ def _shard_bytes(tokens, magic=SHARD_MAGIC, version=1, count=None):
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"", r"0 bytes, shorter than the 1024-byte header"),
-        (_shard_bytes([1, 2])[:1000], r"shorter than the 1024-byte header"),
-        (_shard_bytes([1, 2], magic=1234), r"magic 1234, expected 20240520"),
-        (_shard_bytes([1, 2], version=2), r"version 2, expected 1"),
-        (_shard_bytes([1, 2], count=-5), r"negative token count -5"),
-        (_shard_bytes([1, 2], count=3), r"needs exactly 1030 \(truncated\)"),
-        (_shard_bytes([1, 2])[:-1], r"needs exactly 1028 \(truncated\)"),
-        (_shard_bytes([1, 2]) + b"\0", r"1029 bytes, but its header's count 2 needs exactly 1028 \(trailing bytes\)"),
+        (_shard_bytes(range(50))[:1000], r"shorter than its 1024-byte header"),
+        (_shard_bytes(range(50), magic=1234), r"magic 1234, expected 20240520"),
+        (_shard_bytes(range(50), version=2), r"version 2, expected 1"),
+        (_shard_bytes(range(50))[:-1], r"\(truncated\)"),
+        (_shard_bytes(range(50)) + b"\0", r"\(trailing bytes\)"),
     ],
 )
-def test_malformed_shards_are_refused(tmp_path, data, message):
-    path = tmp_path / "bad.bin"
-    path.write_bytes(data)
-    for reader in (read_shard, read_shard_header):
-        with pytest.raises(ShardError, match=message) as info:
-            reader(path)
-        assert "\n" not in str(info.value) and str(path) in str(info.value)
-        assert isinstance(info.value, InputError)
+def test_a_malformed_training_shard_stops_the_loader(tmp_path, data, message):
+    write_shard(tmp_path / "fineweb_train_000000.bin", np.arange(100))
+    (tmp_path / "fineweb_train_000001.bin").write_bytes(data)
+    with pytest.raises(CorruptDataError, match=message) as info:
+        loader = TrainBatches(train_shards(tmp_path), 16, 4, 2)
+        for _ in range(20):  # the bad shard is checked up front or, at the latest, when reached
+            loader.next()
+    assert "\n" not in str(info.value) and "fineweb_train_000001.bin" in str(info.value)
 
 
-def test_missing_shard(tmp_path):
-    with pytest.raises(ShardError, match="cannot read shard .*nope.bin"):
-        read_shard(tmp_path / "nope.bin")
-
-
-def test_write_refuses_ids_beyond_uint16(tmp_path):
-    with pytest.raises(ShardError, match=r"\[0, 65535\]"):
-        write_shard(tmp_path / "x.bin", [0, 70000])
-    with pytest.raises(ShardError, match=r"\[0, 65535\]"):
-        write_shard(tmp_path / "x.bin", [-1])
-    assert not list(tmp_path.iterdir())
-
-
-@given(st.lists(st.lists(st.integers(0, 999), min_size=1, max_size=40), max_size=30), st.integers(1, 50))
-def test_write_split_concatenates_documents_across_shards(tmp_path_factory, docs, shard_tokens):
+@given(st.lists(st.lists(st.integers(0, 0xFFFF), min_size=1, max_size=40), max_size=30), st.integers(1, 50))
+def test_split_roundtrips_through_shards(tmp_path_factory, docs, shard_tokens):
     out = tmp_path_factory.mktemp("split")
     paths, total = write_split(docs, out, "train", shard_tokens)
     flat = [t for d in docs for t in d]
     assert total == len(flat)
     assert [p.name for p in paths] == [f"fineweb_train_{i:06d}.bin" for i in range(len(paths))]
-    sizes = [read_shard_header(p) for p in paths]
+    sizes = [shard_num_tokens(p) for p in paths]
     assert all(s == shard_tokens for s in sizes[:-1]) and 0 < sizes[-1] <= shard_tokens or flat == []
     assert np.concatenate([read_shard(p) for p in paths]).tolist() == flat
 
 
 def test_training_never_reads_validation_files(tmp_path):
-    write_shard(tmp_path / "fineweb_train_000000.bin", [1, 2, 3])
-    write_shard(tmp_path / "fineweb_val_000000.bin", [1, 2, 3])
+    write_shard(tmp_path / "fineweb_train_000000.bin", np.array([1, 2, 3]))
+    write_shard(tmp_path / "fineweb_val_000000.bin", np.array([1, 2, 3]))
     assert [p.name for p in train_shards(tmp_path)] == ["fineweb_train_000000.bin"]
     with pytest.raises(ShardError, match=r"refusing to train on .*fineweb_val_000000.bin: it is validation data"):
         train_shards(tmp_path, pattern="fineweb_*.bin")
-    write_shard(tmp_path / "fineweb_train_val_000001.bin", [1])
+    write_shard(tmp_path / "fineweb_train_val_000001.bin", np.array([1]))
     with pytest.raises(ShardError, match="refusing to train on .*fineweb_train_val_000001.bin"):
         train_shards(tmp_path)
     # A file the validation pattern claims is refused even without "_val_" in its name.
@@ -113,22 +69,9 @@ def test_training_never_reads_validation_files(tmp_path):
 
 
 def test_token_ids_beyond_the_vocabulary_are_refused(tmp_path):
-    write_shard(tmp_path / "fineweb_train_000000.bin", [1, 500, 3] * 20)
+    write_shard(tmp_path / "fineweb_train_000000.bin", np.array([1, 500, 3] * 20))
     with pytest.raises(ShardError, match="holds token id 500, not below VOCAB_SIZE 384"):
         TrainBatches(train_shards(tmp_path), 8, 4, 2, vocab_size=384)
-    write_shard(tmp_path / "fineweb_val_000000.bin", [1, 500, 3] * 20)
-    with pytest.raises(ShardError, match="holds token id 500"):
-        load_val_tokens([tmp_path / "fineweb_val_000000.bin"], 4, vocab_size=384)
-
-
-def test_validation_stream_is_cut_to_whole_sequences(tmp_path):
-    write_shard(tmp_path / "fineweb_val_000000.bin", range(10))
-    write_shard(tmp_path / "fineweb_val_000001.bin", range(10, 23))
-    tokens = load_val_tokens(sorted(tmp_path.glob("fineweb_val_*.bin")), seq_len=5)
-    assert tokens.tolist() == list(range(21))  # (23 - 1) // 5 * 5 = 20 targets, plus one
-    assert load_val_tokens(sorted(tmp_path.glob("*.bin")), 5, max_tokens=7).tolist() == list(range(6))
-    with pytest.raises(ShardError, match="too few for one sequence of 64"):
-        load_val_tokens(sorted(tmp_path.glob("*.bin")), seq_len=64)
 
 
 @pytest.mark.parametrize("world", [1, 2, 4])

@@ -7,16 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from pgolf_pack.bpb import build_byte_tables, evaluate, load_val_tokens
 from pgolf_train.cli import main
 from pgolf_train.config import ConfigError, TrainConfig, env_names, parse_config
-from pgolf_train.data import load_val_tokens, val_shards, write_shard
+from pgolf_pack.shards import write_shard
 from pgolf_train.model import GPT, GPTConfig, build_model_from_state_dict
-from pgolf_train.tokenizer import load_tokenizer
 from pgolf_train.trainer import Runtime, build_optimizers, lr_scale, train
-from pgolf_train.validate import Validator
 
 CHALLENGE_ENV = ["DATA_PATH", "TOKENIZER_PATH", "VOCAB_SIZE", "NUM_LAYERS", "MODEL_DIM", "NUM_HEADS", "NUM_KV_HEADS",
                  "MLP_MULT", "ITERATIONS", "TRAIN_BATCH_TOKENS", "TRAIN_SEQ_LEN", "VAL_LOSS_EVERY",
@@ -46,11 +46,12 @@ def test_tiny_model_learns_and_its_checkpoint_scores_the_same(train_data, tmp_pa
     assert abs(res.val_loss - last) < 1e-4 and 0 < res.val_bpb < 10
     assert "final steps:40" in Path(res.log_path).read_text()
 
-    model = build_model_from_state_dict(torch.load(res.model_path, weights_only=True))
-    sp = load_tokenizer(cfg.tokenizer_path)
-    val = load_val_tokens(val_shards(train_data), 64, 384, max_tokens=4096)
-    loss, bpb = Validator(val, sp, 384, 64, 16, torch.device("cpu")).evaluate(model)
-    assert loss == pytest.approx(res.val_loss, abs=1e-5) and bpb == pytest.approx(res.val_bpb, abs=1e-5)
+    # The packer's scorer, pgolf_pack.bpb, gives the rebuilt checkpoint the score the trainer logged.
+    model = build_model_from_state_dict(torch.load(res.model_path, weights_only=True)).eval()
+    tokens = load_val_tokens(str(train_data / "fineweb_val_*.bin"), 64, max_tokens=4096)
+    score = evaluate(model.logits, tokens, build_byte_tables(cfg.tokenizer_path, 384), seq_len=64)
+    assert score.tokens == (4096 - 1) // 64 * 64
+    assert score.val_loss == pytest.approx(res.val_loss, abs=1e-5) and score.val_bpb == pytest.approx(res.val_bpb, abs=1e-5)
 
 
 def test_priming_warmup_steps_are_undone(train_data, tmp_path):
@@ -156,9 +157,9 @@ def test_cli_errors_are_one_line(capsys, monkeypatch, tmp_path, argv, message):
 
 
 def test_cli_refuses_validation_shards_as_training_data(train_data, tmp_path, capsys):
-    write_shard(tmp_path / "fineweb_train_000000.bin", [1, 2, 3] * 100)
-    write_shard(tmp_path / "fineweb_train_val_000000.bin", [1, 2, 3] * 100)
-    write_shard(tmp_path / "fineweb_val_000000.bin", [1, 2, 3] * 100)
+    write_shard(tmp_path / "fineweb_train_000000.bin", np.array([1, 2, 3] * 100))
+    write_shard(tmp_path / "fineweb_train_val_000000.bin", np.array([1, 2, 3] * 100))
+    write_shard(tmp_path / "fineweb_val_000000.bin", np.array([1, 2, 3] * 100))
     assert main(tiny_args(tmp_path, tmp_path, tokenizer_path=train_data / "tokenizer.model")) == 2
     err = capsys.readouterr().err
     assert re.fullmatch(r"pgolf-train: error: refusing to train on \S+fineweb_train_val_000000.bin: it is "

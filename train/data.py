@@ -1,14 +1,9 @@
-"""Token shards in the challenge's format, and the loaders that read them for training.
+"""Training data: the shards of a split, streamed as micro-batches for every rank.
 
-Shard format (`fineweb_{train,val}_NNNNNN.bin`, written by the challenge's data scripts):
-
-    offset 0     256 little-endian int32: [0] magic 20240520, [1] version 1, [2] token count n,
-                 [3..255] zero
-    offset 1024  n little-endian uint16 token ids
-    file size    exactly 1024 + 2 n bytes: no holes, no trailing bytes
-
-A split is every shard of it in sorted name order, concatenated. Each document is stored as
-BOS followed by its tokens (no EOS); documents run across shard boundaries.
+Shards are the challenge's `fineweb_{train,val}_NNNNNN.bin` files, read and written by
+`pgolf_pack.shards` (the one implementation of the format; a malformed shard raises its
+one-line `CorruptDataError`). A split is every shard of it in sorted name order, concatenated;
+each document is BOS followed by its tokens (no EOS), running across shard boundaries.
 
 Validation data is never training data: `train_shards` refuses any file whose name has `_val_`
 in it and any file that the validation pattern also matches.
@@ -26,84 +21,19 @@ import torch
 from torch import Tensor
 
 from pgolf_pack.errors import InputError
+from pgolf_pack.shards import read_shard, shard_num_tokens, write_shard
 
-SHARD_MAGIC = 20240520
-SHARD_VERSION = 1
-HEADER_INTS = 256
-HEADER_BYTES = HEADER_INTS * 4
-MAX_TOKEN_ID = 0xFFFF
 TRAIN_PATTERN = "fineweb_train_*.bin"
 VAL_PATTERN = "fineweb_val_*.bin"
 
 
 class ShardError(InputError):
-    """A token shard that is missing, malformed, or of the wrong split."""
+    """Shards that cannot be trained on: missing, of the validation split, or of another vocabulary."""
 
 
 def shard_name(split: str, index: int) -> str:
     """The challenge's file name for shard `index` of `split` ("train" or "val")."""
     return f"fineweb_{split}_{index:06d}.bin"
-
-
-def write_shard(path: str | os.PathLike, tokens: Sequence[int] | np.ndarray) -> None:
-    """Write one shard atomically (a temporary file renamed into place).
-
-    Raises:
-        ShardError: a token id outside [0, 65535].
-    """
-    arr = np.asarray(tokens)
-    if arr.ndim != 1:
-        raise ShardError(f"shard tokens must be 1-D, got shape {arr.shape}")
-    if arr.size and (int(arr.min()) < 0 or int(arr.max()) > MAX_TOKEN_ID):
-        raise ShardError(f"token ids must be in [0, {MAX_TOKEN_ID}] for a uint16 shard, got "
-                         f"[{int(arr.min())}, {int(arr.max())}]; use a vocabulary of at most 65536")
-    header = np.zeros(HEADER_INTS, dtype="<i4")
-    header[:3] = (SHARD_MAGIC, SHARD_VERSION, arr.size)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(header.tobytes())
-        f.write(arr.astype("<u2").tobytes())
-    os.replace(tmp, path)
-
-
-def read_shard_header(path: str | os.PathLike) -> int:
-    """Validate a shard's header and size; return its token count.
-
-    Raises:
-        ShardError: missing file, short header, wrong magic or version, or a size that is not
-            exactly 1024 + 2 * count.
-    """
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            raw = f.read(HEADER_BYTES)
-    except OSError as e:
-        raise ShardError(f"cannot read shard {path}: {e.strerror}") from None
-    if len(raw) < HEADER_BYTES:
-        raise ShardError(f"shard {path} is {size} bytes, shorter than the {HEADER_BYTES}-byte header")
-    magic, version, count = (int(v) for v in np.frombuffer(raw, dtype="<i4", count=3))
-    if magic != SHARD_MAGIC:
-        raise ShardError(f"shard {path}: magic {magic}, expected {SHARD_MAGIC} (not a token shard)")
-    if version != SHARD_VERSION:
-        raise ShardError(f"shard {path}: version {version}, expected {SHARD_VERSION}")
-    if count < 0:
-        raise ShardError(f"shard {path}: negative token count {count} in the header")
-    expected = HEADER_BYTES + 2 * count
-    if size != expected:
-        what = "truncated" if size < expected else "trailing bytes"
-        raise ShardError(f"shard {path}: {size} bytes, but its header's count {count} needs exactly {expected} ({what})")
-    return count
-
-
-def read_shard(path: str | os.PathLike) -> np.ndarray:
-    """A shard's tokens as a uint16 array, after the checks of `read_shard_header`."""
-    count = read_shard_header(path)
-    tokens = np.fromfile(path, dtype="<u2", count=count, offset=HEADER_BYTES)
-    if tokens.size != count:  # the file changed under us
-        raise ShardError(f"shard {path}: read {tokens.size} tokens, header says {count}")
-    return tokens.astype(np.uint16, copy=False)
 
 
 def write_split(docs: Iterable[Sequence[int]], out_dir: str | os.PathLike, split: str,
@@ -162,37 +92,10 @@ def train_shards(data_path: str | os.PathLike, pattern: str = TRAIN_PATTERN,
     return files
 
 
-def val_shards(data_path: str | os.PathLike, pattern: str = VAL_PATTERN) -> list[Path]:
-    files = _glob(data_path, pattern)
-    if not files:
-        raise ShardError(f"no validation shards match {os.path.join(os.fspath(data_path), pattern)}; set DATA_PATH")
-    return files
-
-
 def _check_vocab(tokens: np.ndarray, path: Path, vocab_size: int | None) -> None:
     if vocab_size is not None and tokens.size and int(tokens.max()) >= vocab_size:
         raise ShardError(f"shard {path} holds token id {int(tokens.max())}, not below VOCAB_SIZE {vocab_size}; "
                          "the shards were made with another tokenizer")
-
-
-def load_val_tokens(files: Sequence[Path], seq_len: int, vocab_size: int | None = None,
-                    max_tokens: int = 0) -> Tensor:
-    """The validation stream, cut to whole sequences plus one target token (the challenge's rule).
-
-    `max_tokens` > 0 keeps only the first that many tokens (a quick, partial validation).
-    """
-    parts = []
-    for f in files:
-        tokens = read_shard(f)
-        _check_vocab(tokens, f, vocab_size)
-        parts.append(tokens)
-    tokens = np.concatenate(parts)
-    if max_tokens > 0:
-        tokens = tokens[: max_tokens + 1]
-    usable = (tokens.size - 1) // seq_len * seq_len
-    if usable <= 0:
-        raise ShardError(f"validation split has {tokens.size} tokens, too few for one sequence of {seq_len}")
-    return torch.from_numpy(tokens[: usable + 1].astype(np.int64))
 
 
 class TokenStream:
@@ -202,14 +105,14 @@ class TokenStream:
         if not files:
             raise ShardError("no training shards given")
         self.files, self.vocab_size = list(files), vocab_size
-        if sum(read_shard_header(f) for f in self.files) == 0:
+        if sum(shard_num_tokens(f) for f in self.files) == 0:
             raise ShardError(f"every training shard is empty ({len(self.files)} files)")
         self.index = -1
         self._next_file()
 
     def _next_file(self) -> None:
         self.index = (self.index + 1) % len(self.files)
-        self.tokens = read_shard(self.files[self.index])
+        self.tokens = read_shard(self.files[self.index], mmap=True)
         _check_vocab(self.tokens, self.files[self.index], self.vocab_size)
         self.pos = 0
 

@@ -36,9 +36,10 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from pgolf_pack.bpb import load_val_tokens
 from pgolf_pack.errors import InputError
 from pgolf_train.config import TrainConfig
-from pgolf_train.data import TrainBatches, load_val_tokens, train_shards, val_shards
+from pgolf_train.data import VAL_PATTERN, TrainBatches, train_shards
 from pgolf_train.model import CONTROL_NAMES, GPT, GPTConfig
 from pgolf_train.muon import Muon
 from pgolf_train.tokenizer import load_tokenizer
@@ -208,7 +209,8 @@ def _train(cfg: TrainConfig, rt: Runtime) -> TrainResult:
         raise InputError(f"VOCAB_SIZE={cfg.vocab_size} but the tokenizer {cfg.tokenizer_path} has {int(sp.vocab_size())} "
                          f"pieces; set VOCAB_SIZE={int(sp.vocab_size())}")
     train_files = train_shards(cfg.data_path)
-    val_tokens = load_val_tokens(val_shards(cfg.data_path), cfg.train_seq_len, cfg.vocab_size, cfg.val_max_tokens)
+    val_tokens = load_val_tokens(os.path.join(cfg.data_path, VAL_PATTERN), cfg.train_seq_len,
+                                 max_tokens=cfg.val_max_tokens or None)
     validator = Validator(val_tokens, sp, cfg.vocab_size, cfg.train_seq_len,
                           cfg.val_batch_size // cfg.micro_batches // cfg.train_seq_len, rt.device, rt.rank, rt.world_size)
 
@@ -223,7 +225,7 @@ def _train(cfg: TrainConfig, rt: Runtime) -> TrainResult:
     for f in dataclasses.fields(cfg):
         log(f"config {f.name}={getattr(cfg, f.name)!r}", console=False)
     partial = " (VAL_MAX_TOKENS: a prefix, not the challenge's full split)" if cfg.val_max_tokens else ""
-    log(f"data: {len(train_files)} train shards in {cfg.data_path}, val tokens:{validator.num_tokens}{partial}")
+    log(f"data: {len(train_files)} train shards in {cfg.data_path}, val tokens:{validator.total_tokens}{partial}")
 
     base = GPT(model_config(cfg)).to(rt.device)
     if rt.bf16:
@@ -234,6 +236,19 @@ def _train(cfg: TrainConfig, rt: Runtime) -> TrainResult:
         ids = [rt.local_rank] if rt.device.type == "cuda" else None
         model = DistributedDataParallel(compiled, device_ids=ids, broadcast_buffers=False)
     optimizers, muon = build_optimizers(base, cfg, rt)
+    logits = torch.compile(base.logits, dynamic=False) if rt.compile else base.logits
+
+    def validate() -> tuple[float, float]:
+        def logits_fn(x: torch.Tensor) -> torch.Tensor:
+            with rt.autocast():
+                return logits(x)
+
+        base.eval()
+        try:
+            return validator.evaluate(logits_fn)
+        finally:
+            base.train()
+
     qat = None
     if cfg.qat_enabled:
         from pgolf_train.qat import QAT  # imports pgolf_pack.quant only when asked for
@@ -296,7 +311,7 @@ def _train(cfg: TrainConfig, rt: Runtime) -> TrainResult:
             rt.sync()
             train_ms += 1000.0 * (time.perf_counter() - t0)
             with qat.applied() if qat is not None and qat.active else contextlib.nullcontext():
-                val_loss, val_bpb = validator.evaluate(compiled, rt.autocast())
+                val_loss, val_bpb = validate()
             tag = f" qat:{qat.spec_text}" if qat is not None and qat.active else ""
             log(f"step:{step}/{cfg.iterations} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} "
                 f"train_time:{train_ms:.0f}ms step_avg:{train_ms / max(step, 1):.2f}ms{tag}")
