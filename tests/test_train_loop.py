@@ -65,15 +65,16 @@ def test_priming_warmup_steps_are_undone(train_data, tmp_path):
 
 
 def test_two_gloo_processes_train_like_one(train_data, tmp_path):
-    """torchrun --nproc_per_node=2 with the same global batch gives the one-process weights."""
-    args = tiny_args(train_data, tmp_path / "one", iterations=12)
-    train(parse_config(args, environ={}))
-    two = tiny_args(train_data, tmp_path / "two", iterations=12)
+    """torchrun --nproc_per_node=2 with the same global batch gives the one-process weights,
+    quantization-aware training (switched on half way, by an all-reduced decision) included."""
+    qat = dict(iterations=12, qat_start=0.5, qat_spec="int6:std12.85", qat_min_numel=1000)
+    train(parse_config(tiny_args(train_data, tmp_path / "one", **qat), environ={}))
+    two = tiny_args(train_data, tmp_path / "two", **qat)
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                            "-m", "pgolf_train", *two], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "world_size:2 grad_accum_steps:2" in proc.stdout
+    assert "world_size:2 grad_accum_steps:2" in proc.stdout and "qat: on from step 6" in proc.stdout
     a = torch.load(tmp_path / "one" / "final_model.pt", weights_only=True)
     b = torch.load(tmp_path / "two" / "final_model.pt", weights_only=True)
     for k in a:

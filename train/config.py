@@ -88,8 +88,11 @@ class TrainConfig:
     # quantization-aware training
     qat_start: float = _opt(-1.0, "fraction of training after which matrices are fake-quantized (-1: no QAT)",
                             "PGOLF_QAT_START", group="qat")
-    qat_spec: str = _opt("int6:std12.85", "pgolf_pack quantization spec used by QAT", "PGOLF_QAT_SPEC", group="qat")
+    qat_spec: str = _opt("int6:std12.85", "pgolf_pack quantization spec QAT trains against (pack with the same)",
+                         "PGOLF_QAT_SPEC", group="qat")
     qat_skip_embed: bool = _opt(False, "leave the token embedding out of QAT", "PGOLF_QAT_SKIP_EMBED", group="qat")
+    qat_min_numel: int = _opt(65536, "QAT quantizes the 2-D parameters with more entries than this",
+                              "PGOLF_QAT_MIN_NUMEL", group="qat")
     # hardware
     device: str = _opt("auto", "auto picks cuda when available", "PGOLF_DEVICE", choices=("auto", "cpu", "cuda"), group="hardware")
     compile: str = _opt("auto", "torch.compile the model (auto: on for cuda)", "PGOLF_COMPILE", choices=("auto", "on", "off"),
@@ -105,7 +108,7 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{_env(name)} must be at least 1, got {getattr(self, name)}")
         for name in ("iterations", "warmup_steps", "lr_warmup_steps", "warmdown_iters", "val_loss_every",
-                     "train_log_every", "val_max_tokens", "muon_momentum_warmup_steps"):
+                     "train_log_every", "val_max_tokens", "muon_momentum_warmup_steps", "qat_min_numel"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{_env(name)} must be non-negative, got {getattr(self, name)}")
         if self.max_wallclock_seconds < 0:

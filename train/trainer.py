@@ -214,19 +214,6 @@ def _train(cfg: TrainConfig, rt: Runtime) -> TrainResult:
     validator = Validator(val_tokens, sp, cfg.vocab_size, cfg.train_seq_len,
                           cfg.val_batch_size // cfg.micro_batches // cfg.train_seq_len, rt.device, rt.rank, rt.world_size)
 
-    # Inputs are good: only now does the run leave files behind.
-    out_dir = Path(cfg.out_dir)
-    run_id = cfg.run_id or time.strftime("%Y%m%d-%H%M%S")
-    log_path = out_dir / "logs" / f"{run_id}.txt"
-    log = RunLog(log_path if rt.master else None)
-    log(" ".join(sys.argv), console=False)
-    for line in _environment_lines(rt):
-        log(line, console=False)
-    for f in dataclasses.fields(cfg):
-        log(f"config {f.name}={getattr(cfg, f.name)!r}", console=False)
-    partial = " (VAL_MAX_TOKENS: a prefix, not the challenge's full split)" if cfg.val_max_tokens else ""
-    log(f"data: {len(train_files)} train shards in {cfg.data_path}, val tokens:{validator.total_tokens}{partial}")
-
     base = GPT(model_config(cfg)).to(rt.device)
     if rt.bf16:
         base.residual_dtype = torch.bfloat16
@@ -253,7 +240,21 @@ def _train(cfg: TrainConfig, rt: Runtime) -> TrainResult:
     if cfg.qat_enabled:
         from pgolf_train.qat import QAT  # imports pgolf_pack.quant only when asked for
 
-        qat = QAT(base, cfg.qat_spec, cfg.qat_start, skip_embed=cfg.qat_skip_embed)
+        qat = QAT(base, cfg.qat_spec, cfg.qat_start, skip_embed=cfg.qat_skip_embed, min_numel=cfg.qat_min_numel)
+
+    # Inputs are good: only now does the run leave files behind.
+    out_dir = Path(cfg.out_dir)
+    run_id = cfg.run_id or time.strftime("%Y%m%d-%H%M%S")
+    log_path = out_dir / "logs" / f"{run_id}.txt"
+    log = RunLog(log_path if rt.master else None)
+    log(" ".join(sys.argv), console=False)
+    for line in _environment_lines(rt):
+        log(line, console=False)
+    for f in dataclasses.fields(cfg):
+        log(f"config {f.name}={getattr(cfg, f.name)!r}", console=False)
+    partial = " (VAL_MAX_TOKENS: a prefix, not the challenge's full split)" if cfg.val_max_tokens else ""
+    log(f"data: {len(train_files)} train shards in {cfg.data_path}, val tokens:{validator.total_tokens}{partial}")
+    if qat is not None:
         log(f"qat: {qat.describe()}")
     log(f"model_params:{base.num_params()} layers:{cfg.num_layers} dim:{cfg.model_dim} heads:{cfg.num_heads} "
         f"kv_heads:{cfg.num_kv_heads} mlp_mult:{cfg.mlp_mult} vocab:{cfg.vocab_size} tied:{cfg.tie_embeddings}")
@@ -320,7 +321,8 @@ def _train(cfg: TrainConfig, rt: Runtime) -> TrainResult:
         if last:
             break
         elapsed = train_ms + 1000.0 * (time.perf_counter() - t0)
-        if qat is not None and not qat.active and qat.should_start(step, cfg.iterations, elapsed, cap_ms, rt):
+        if qat is not None and not qat.active and qat.should_start(step, cfg.iterations, elapsed, cap_ms,
+                                                                    rt.world_size, rt.device):
             qat.active = True
             log(f"qat: on from step {step} ({qat.spec_text})")
         scale = lr_scale(cfg, step, elapsed)
