@@ -8,7 +8,7 @@ Models come from a *factory*: a function `factory(state_dict) -> torch.nn.Module
 a model with those weights loaded. The default infers the challenge baseline's GPT from the
 checkpoint's shapes (`pgolf_train.model.build_model_from_state_dict`); any other architecture
 plugs in as `--model package.module:function`. The module must map token ids [B, T] to logits
-[B, T, V], through a `forward_logits` method if it has one, else through its forward.
+[B, T, V], through a `forward_logits` or `logits` method if it has one, else its forward.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def load_factory(spec: str | None) -> Factory:
 def logits_fn(model: torch.nn.Module, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
     """The model as a token-ids -> logits callable, in eval mode, bf16 autocast on CUDA as the challenge evaluates."""
     model.eval()
-    call = getattr(model, "forward_logits", None) or model
+    call = next((m for m in (getattr(model, n, None) for n in ("forward_logits", "logits")) if callable(m)), model)
 
     def fn(x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):

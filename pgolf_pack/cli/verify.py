@@ -17,7 +17,8 @@ sequences), and print val_loss and val_bpb for each and the difference.
 
 The baseline GPT is inferred from the checkpoint's shapes. Other architectures plug in with
 --model package.module:function, a function that takes a state dict and returns a
-torch.nn.Module (with the weights loaded) mapping token ids [B, T] to logits [B, T, V]."""
+torch.nn.Module (with the weights loaded) mapping token ids [B, T] to logits [B, T, V]
+through a forward_logits or logits method, or its forward."""
 
 EPILOG = f"""examples:
   pgolf-verify final_model.pgpk --checkpoint final_model.pt \\
