@@ -23,6 +23,16 @@ CHALLENGE_ENV = ["DATA_PATH", "TOKENIZER_PATH", "VOCAB_SIZE", "NUM_LAYERS", "MOD
                  "MAX_WALLCLOCK_SECONDS", "SEED"]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine OpenMP
+    barriers can make a step 10-100x slower; one thread keeps these runs fast and steady."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_args(data, out, **over):
     """Flags for a model of a few thousand parameters that trains in about a second."""
     opts = dict(data_path=data, tokenizer_path=data / "tokenizer.model", vocab_size=384, num_layers=2, model_dim=32,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train_loop import tiny_args
+from test_train_loop import one_thread, tiny_args  # noqa: F401  (fixture)
 
 from pgolf_pack.bpb import build_byte_tables, evaluate, load_val_tokens
 from pgolf_pack.errors import InputError
