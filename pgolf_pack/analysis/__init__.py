@@ -1,0 +1,1 @@
+"""Entropy and Shannon-floor analysis of quantized weights (the pgolf-analyze command)."""
