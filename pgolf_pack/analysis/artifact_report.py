@@ -22,7 +22,8 @@ import torch
 from pgolf_pack import rans
 from pgolf_pack._version import __version__
 from pgolf_pack.analysis import names as tnames
-from pgolf_pack.analysis.checkpoint_report import REPORT_FORMAT, Progress
+from pgolf_pack.analysis.checkpoint_report import REPORT_FORMAT
+from pgolf_pack.analysis.progress import Progress, locked_update
 from pgolf_pack.analysis.entropy import order0_bits
 from pgolf_pack.analysis.generic import COMPRESSORS, container_bytes, sample_share, stream_sizes
 from pgolf_pack.analysis.symbols import passthrough_report, symbol_report
@@ -55,7 +56,7 @@ def analyze_artifact(path: str | Path, *, code_bytes: int = 0, code_files: list[
     histograms: dict[str, dict] = {}
     samples: dict[str, tuple] = {}
     lock = threading.Lock()
-    bar = progress("analysing", len(entries)) if progress else None
+    bar = progress("analysing", len(entries), "tensor") if progress else None
 
     def run_group(group: list[str]) -> None:
         last: tuple[str, np.ndarray, str] | None = None
@@ -102,7 +103,13 @@ def analyze_artifact(path: str | Path, *, code_bytes: int = 0, code_files: list[
         generic = per_tensor_generic([r for _, r in quantized(tensors, STORED)])
     else:
         parts = [samples[n] for n in names if n in samples]
-        generic = stream_sizes({STORED: parts}, threads or os.cpu_count() or 1)[STORED] if parts else None
+        generic = None
+        if parts:
+            bar = progress("compressing", len(COMPRESSORS), "stream") if progress else None
+            generic = stream_sizes({STORED: parts}, threads or os.cpu_count() or 1,
+                                   on_done=(lambda: locked_update(bar, lock)) if bar else None)[STORED]
+            if bar:
+                bar.close()
     summary = summary_of(tensors, STORED, header, generic)
     summary["code_bytes"] = code_bytes
     summary["total_bytes"] = len(data) + code_bytes

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
@@ -23,14 +22,15 @@ import torch
 from pgolf_pack._version import __version__
 from pgolf_pack.analysis import names as tnames
 from pgolf_pack.analysis.generic import COMPRESSORS, container_bytes, sample_share, stream_sizes
+from pgolf_pack.analysis.progress import Progress, locked_update, ticking
 from pgolf_pack.analysis.rate_loss import rate_loss_curve
 from pgolf_pack.analysis.stats import weight_stats
 from pgolf_pack.analysis.symbols import passthrough_report, small_coded_report, symbol_report
 from pgolf_pack.analysis.totals import artifact_header_bytes, per_tensor_generic, quantized, scheme_totals, summary_of
+from pgolf_pack.artifact.format import RAW
 from pgolf_pack.artifact.writer import encode_tensor
 from pgolf_pack.errors import BudgetError, InputError
 from pgolf_pack.planner import encode_with, evaluate_tensors, plan_from
-from pgolf_pack.artifact.format import RAW
 from pgolf_pack.quant import QuantSpec, RowStats, dequantize, quantize
 from pgolf_pack.quant.spec import SCHEME_IDS
 
@@ -51,8 +51,6 @@ DEFAULT_SCHEMES: tuple[tuple[str, str], ...] = (
 )
 PLANNER = "planner"
 VALUE_SCHEMES = {SCHEME_IDS["fp32"], SCHEME_IDS["fp16"], SCHEME_IDS["bf16"], RAW}  # stored as values
-
-Progress = Callable[[str, int], Any]  # (description, total) -> object with update(n) and close()
 
 
 @dataclass
@@ -97,9 +95,9 @@ def analyze_checkpoint(state_dict: Mapping[str, torch.Tensor], options: Checkpoi
     previous_record = dict(zip(all_names, [""] + all_names[:-1]))
 
     # The planner: candidates for every tensor, the plan at the budget, the rate-loss curve.
-    bar = progress("planning", len(items)) if progress else None
+    bar = progress("planning", len(items), "tensor") if progress else None
     plans = evaluate_tensors(state_dict, sensitivities=options.sensitivities, threads=options.threads,
-                             progress=(lambda it: _ticking(it, bar)) if bar else None)
+                             progress=(lambda it: ticking(it, bar)) if bar else None)
     if bar:
         bar.close()
     try:
@@ -121,7 +119,7 @@ def analyze_checkpoint(state_dict: Mapping[str, torch.Tensor], options: Checkpoi
     histograms: dict[str, dict] = {}
     samples: dict[str, dict[str, tuple]] = {sid: {} for sid, _ in schemes}  # scheme -> tensor -> sample
     lock = threading.Lock()
-    bar = progress("analysing", len(analysed)) if progress else None
+    bar = progress("analysing", len(analysed), "tensor") if progress else None
 
     def run_group(group: list[str]) -> None:
         last: dict[str, tuple[str, np.ndarray, str]] = {}  # scheme id -> (name, symbols, spec)
@@ -156,11 +154,12 @@ def analyze_checkpoint(state_dict: Mapping[str, torch.Tensor], options: Checkpoi
     if options.sample is None:
         generic = {sid: per_tensor_generic([r for _, r in quantized(tensors, sid)]) for sid, _ in schemes}
     else:
-        bar = progress("compressing", 1) if progress else None
         streams = {sid: [samples[sid][n] for n in all_names if n in samples[sid]] for sid, _ in schemes}
-        generic = stream_sizes({sid: p for sid, p in streams.items() if p}, options.threads or os.cpu_count() or 1)
+        streams = {sid: p for sid, p in streams.items() if p}
+        bar = progress("compressing", len(streams) * len(COMPRESSORS), "stream") if progress else None
+        generic = stream_sizes(streams, options.threads or os.cpu_count() or 1,
+                               on_done=(lambda: locked_update(bar, lock)) if bar else None)
         if bar:
-            bar.update(1)
             bar.close()
     scheme_list = [{"id": sid, "spec": spec, "totals": scheme_totals(tensors, sid, generic.get(sid))}
                    for sid, spec in schemes]
@@ -285,8 +284,4 @@ def _reference_record(t: dict, reference: str) -> int:
     return t["schemes"][reference]["record_bytes"]
 
 
-def _ticking(iterable, bar):
-    for item in iterable:
-        bar.update(1)
-        yield item
 

@@ -17,6 +17,7 @@ symbol is compressed (`--full`).
 from __future__ import annotations
 
 import lzma
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import brotli
@@ -80,18 +81,26 @@ def tensor_sizes(symbols_2d: np.ndarray) -> dict:
     return {"container": label} | {name: compress(name, data) for name in COMPRESSORS}
 
 
-def stream_sizes(parts_by_scheme: dict[str, list[tuple[str, bytes, int, int]]], threads: int = 1) -> dict[str, dict]:
+def stream_sizes(parts_by_scheme: dict[str, list[tuple[str, bytes, int, int]]], threads: int = 1,
+                 on_done: Callable[[], None] | None = None) -> dict[str, dict]:
     """Model-level estimates, one per scheme, from per-tensor samples.
 
     Each scheme's parts are (container, sample bytes, sampled symbols, total symbols), one per
     tensor in file order. The concatenated samples are compressed once per compressor (all
     schemes and compressors in parallel: the three libraries release the GIL) and the sizes
-    scaled by total / sampled symbols; `exact` when nothing was left out.
+    scaled by total / sampled symbols; `exact` when nothing was left out. `on_done` is called
+    after each (scheme, compressor) job, for progress bars.
     """
     streams = {sid: b"".join(p[1] for p in parts) for sid, parts in parts_by_scheme.items()}
     jobs = [(sid, c) for sid in streams for c in sorted(COMPRESSORS, key=lambda c: c != "brotli11")]
+    def run(job: tuple[str, str]) -> int:
+        size = compress(job[1], streams[job[0]])
+        if on_done is not None:
+            on_done()
+        return size
+
     with ThreadPoolExecutor(max(1, threads)) as pool:
-        sizes = dict(zip(jobs, pool.map(lambda job: compress(job[1], streams[job[0]]), jobs)))
+        sizes = dict(zip(jobs, pool.map(run, jobs)))
     out = {}
     for sid, parts in parts_by_scheme.items():
         m, n = sum(p[2] for p in parts), sum(p[3] for p in parts)

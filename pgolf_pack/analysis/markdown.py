@@ -85,9 +85,11 @@ def _ref_phrase(report: dict) -> str:
     return f"scheme `{ref}` (the planner found no plan within the budget)"
 
 
-def _sample_phrase(report: dict) -> str:
+def _sample_phrase(report: dict, generic: dict | None = None) -> str:
     if report["options"]["sample_symbols"] is None:
         return "exact: every tensor compressed whole, sizes summed (--full)"
+    if generic is not None and generic["exact"]:
+        return "exact: every symbol compressed, as one stream"
     return ("estimated: evenly spaced whole rows of every tensor (its share by size) compressed as one stream, "
             "the size scaled to all symbols; --full for exact")
 
@@ -112,7 +114,8 @@ def _summary(report: dict) -> str:
     s = report["summary"]
     ob = s["overhead_breakdown"]
     sym = s["symbols"]
-    rows = [["artifact (as pgolf-pack writes it)", _b(s["artifact_bytes"]), ""]]
+    what = "artifact (as pgolf-pack writes it)" if report["kind"] == "checkpoint" else "artifact file"
+    rows = [[what, _b(s["artifact_bytes"]), ""]]
     if report["kind"] == "checkpoint":
         o = report["options"]
         total = s["artifact_bytes"] + o["code_bytes"]
@@ -144,8 +147,8 @@ def _summary(report: dict) -> str:
                              _bpw(v, s["coded_weights"]), _signed(v - sym["rans_frame_bytes"])])
         out.append(f"The {s['coded_tensors']} tensors coded as symbols ({s['coded_weights']:,} weights), and the "
                    f"same symbols one per byte ({', '.join(g['containers'])} containers) under generic compressors "
-                   f"({_sample_phrase(report)}; {g['sample_symbols']:,} of {g['symbols']:,} symbols "
-                   f"compressed{', exact' if g['exact'] else ''}):")
+                   f"({_sample_phrase(report, g)}; {g['sample_symbols']:,} of {g['symbols']:,} symbols "
+                   f"compressed):")
         out.append(_table(["symbols coded by", "bytes", "bits/weight", "vs rANS"], gen_rows, "lrrr"))
         cm = s["context_modelling"]
         ctx_rows = []

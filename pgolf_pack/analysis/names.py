@@ -58,6 +58,10 @@ def role_groups(names: Iterable[str]) -> list[list[str]]:
 
 
 def representatives(names: Iterable[str], numel: Callable[[str], int], limit: int) -> list[str]:
-    """One tensor per role (its middle layer), the roles holding the most weights first."""
-    ranked = sorted(role_groups(names), key=lambda g: -sum(numel(n) for n in g))
-    return [g[len(g) // 2] for g in ranked[:limit]]
+    """One tensor per role (its middle layer), the roles holding the most weights first,
+    leaving out roles with under 1% of all the weights (control vectors and the like)."""
+    groups = role_groups(names)
+    weights = [sum(numel(n) for n in g) for g in groups]
+    total = sum(weights)
+    ranked = sorted((w, i) for i, w in enumerate(weights) if w >= 0.01 * total)
+    return [groups[i][len(groups[i]) // 2] for w, i in sorted(ranked, key=lambda p: (-p[0], p[1]))[:limit]]

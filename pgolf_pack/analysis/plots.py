@@ -74,9 +74,10 @@ def _rc(func):
     return wrapper
 
 
-def fitted(values: np.ndarray, counts: np.ndarray) -> dict[str, np.ndarray]:
+def fitted(values: np.ndarray, counts: np.ndarray, qmax: int | None = None) -> dict[str, np.ndarray]:
     """Discretised Gaussian and Laplace probabilities over `values`, fitted by the moments of
-    the histogram; the mass beyond the extreme values goes to the extreme bins (clamping)."""
+    the histogram. For a clamped scheme (symbols within ±qmax), the mass beyond ±qmax goes to
+    the end bins, as the quantizer puts it there."""
     n = counts.sum()
     mean = float((values * counts).sum() / n)
     var = float(((values - mean) ** 2 * counts).sum() / n)
@@ -89,7 +90,10 @@ def fitted(values: np.ndarray, counts: np.ndarray) -> dict[str, np.ndarray]:
     out = {}
     for name, cdf in (("gauss", gauss_cdf), ("laplace", laplace_cdf)):
         cdf = cdf.copy()
-        cdf[0], cdf[-1] = 0.0, 1.0  # fold the tails into the end bins
+        if qmax is not None and values[0] == -qmax:
+            cdf[0] = 0.0
+        if qmax is not None and values[-1] == qmax:
+            cdf[-1] = 1.0
         out[name] = np.maximum(np.diff(cdf), 1e-300)
     return out
 
@@ -111,7 +115,7 @@ def histograms(report: dict) -> bytes:
         ax = fig.add_subplot(rows, cols, i + 1)
         counts = np.asarray(h["counts"], dtype=np.float64)
         values = np.arange(h["offset"], h["offset"] + counts.size)
-        fits = fitted(values, counts)
+        fits = fitted(values, counts, _qmax(h["spec"]))
         n = counts.sum()
         live = counts > 0
         ax.bar(values[live], counts[live], width=1.0, color=COLORS["rans"], alpha=0.55, linewidth=0,
@@ -130,7 +134,8 @@ def histograms(report: dict) -> bytes:
         ax.legend([handles[j] for j in order], [labels[j] for j in order], loc="upper center", fontsize=8,
                   framealpha=0.9)
         ax.grid(True, which="major", axis="y", alpha=0.3)
-    scheme = "the planner's choice" if hs[0]["scheme"] == "planner" else f"scheme '{hs[0]['scheme']}'"
+    scheme = {"planner": "the planner's choice", "stored": "the artifact's schemes"}.get(
+        hs[0]["scheme"], f"scheme '{hs[0]['scheme']}'")
     fig.suptitle(f"Symbol histograms of representative tensors under {scheme}\n"
                  "with discretised Gaussian and Laplace fitted by moments; legend: bits/weight to code the "
                  "data under each (H₀: under its own histogram)", fontsize=11)
@@ -330,6 +335,18 @@ def rate_loss(report: dict) -> bytes:
     ax.legend(loc="upper right", frameon=True)
     fig.tight_layout()
     return _png(fig)
+
+
+def _qmax(spec: str) -> int | None:
+    """The clamp of a clamped scheme (int-k, pent, tern), None for step (unclamped)."""
+    head = spec.split(":", 1)[0]
+    if head == "pent":
+        return 2
+    if head == "tern":
+        return 1
+    if head.startswith("int") and head[3:].isdigit():
+        return (1 << (int(head[3:]) - 1)) - 1
+    return None
 
 
 def _scheme_phrase(report: dict, ref: str) -> str:

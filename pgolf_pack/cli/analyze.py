@@ -142,10 +142,10 @@ def _is_artifact(path: Path) -> bool:
         return f.read(len(MAGIC)) == MAGIC
 
 
-def _bar(desc: str, total: int):
+def _bar(desc: str, total: int, unit: str):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="tensor", file=sys.stderr, leave=False, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)
 
 
 def _bytes(text: str) -> int:
