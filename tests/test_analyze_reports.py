@@ -176,7 +176,9 @@ def test_rate_loss_curve(sd, report):
 
 
 def test_an_infeasible_budget_still_reports(sd):
+    threads = torch.get_num_threads()
     r = analyze_checkpoint(sd, CheckpointOptions(budget=1_000, small_numel=1000, schemes=SCHEMES[:2]))
+    assert torch.get_num_threads() == threads  # the single-threaded torch policy is undone
     assert not r["planner"]["feasible"] and "cannot be met" in r["planner"]["error"]
     assert r["summary"]["reference_scheme"] == "int6"
     assert [s["id"] for s in r["schemes"]] == ["int6", "pent"]

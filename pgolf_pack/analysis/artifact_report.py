@@ -22,8 +22,8 @@ import torch
 from pgolf_pack import rans
 from pgolf_pack._version import __version__
 from pgolf_pack.analysis import names as tnames
-from pgolf_pack.analysis.checkpoint_report import REPORT_FORMAT
-from pgolf_pack.analysis.progress import Progress, locked_update
+from pgolf_pack.analysis.checkpoint_report import DEFAULT_SAMPLE, REPORT_FORMAT
+from pgolf_pack.analysis.progress import Progress, locked_update, single_threaded_torch
 from pgolf_pack.analysis.entropy import order0_bits
 from pgolf_pack.analysis.generic import COMPRESSORS, container_bytes, sample_share, stream_sizes
 from pgolf_pack.analysis.symbols import passthrough_report, symbol_report
@@ -39,10 +39,15 @@ MAX_HISTOGRAMS = 8
 
 
 def analyze_artifact(path: str | Path, *, code_bytes: int = 0, code_files: list[str] | None = None,
-                     sample: int | None = 1 << 20, buckets: int = 8, threads: int | None = None,
+                     sample: int | None = DEFAULT_SAMPLE, buckets: int = 8, threads: int | None = None,
                      progress: Progress | None = None) -> dict:
     """The report dict for an artifact (see docs/ANALYZE.md). Raises CorruptDataError or
     InputError on a bad file."""
+    with single_threaded_torch():
+        return _analyze(path, code_bytes, code_files, sample, buckets, threads, progress)
+
+
+def _analyze(path, code_bytes, code_files, sample, buckets, threads, progress) -> dict:
     art = read_artifact(path)
     data = art.data
     entries = list(art.entries)

@@ -22,7 +22,7 @@ import torch
 from pgolf_pack._version import __version__
 from pgolf_pack.analysis import names as tnames
 from pgolf_pack.analysis.generic import COMPRESSORS, container_bytes, sample_share, stream_sizes
-from pgolf_pack.analysis.progress import Progress, locked_update, ticking
+from pgolf_pack.analysis.progress import Progress, locked_update, single_threaded_torch, ticking
 from pgolf_pack.analysis.rate_loss import rate_loss_curve
 from pgolf_pack.analysis.stats import weight_stats
 from pgolf_pack.analysis.symbols import passthrough_report, small_coded_report, symbol_report
@@ -37,7 +37,7 @@ from pgolf_pack.quant.spec import SCHEME_IDS
 REPORT_FORMAT = "pgolf-analyze/1"
 DEFAULT_BUDGET = 16_000_000
 SMALL_NUMEL = 65_536  # the baseline's passthrough rule: tensors this small are not analysed per scheme
-DEFAULT_SAMPLE = 1 << 20  # symbols per scheme in the generic compressors' model-level stream
+DEFAULT_SAMPLE = 1 << 19  # symbols per scheme in the generic compressors' model-level stream
 MAX_HISTOGRAMS = 8
 
 # (id, spec): what competitors use at each width. int8: the baseline's row-max clip; int7 and
@@ -90,6 +90,12 @@ def analyze_checkpoint(state_dict: Mapping[str, torch.Tensor], options: Checkpoi
     """The report dict for a state dict (see docs/ANALYZE.md for every field)."""
     if not state_dict:
         raise InputError("the state dict holds no tensors")
+    with single_threaded_torch():
+        return _analyze(state_dict, options, source, input_bytes, progress)
+
+
+def _analyze(state_dict, options: CheckpointOptions, source: str, input_bytes: int | None,
+             progress: Progress | None) -> dict:
     items = list(state_dict.items())
     all_names = [n for n, _ in items]
     previous_record = dict(zip(all_names, [""] + all_names[:-1]))
