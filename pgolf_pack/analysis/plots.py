@@ -203,21 +203,16 @@ def schemes(report: dict) -> bytes:
               ("floor", "order-0 floor H₀", lambda t: t["floor_bytes"])]
     series += [(c, COMPRESSOR_LABELS[c], lambda t, c=c: t["generic"][c]) for c in COMPRESSORS]
     width = 0.8 / len(series)
-    fig = _figure(max(8.0, 1.1 * len(rows) + 2), 4.6)
-    ax = fig.add_subplot(1, 1, 1)
+    fig = _figure(max(8.0, 1.1 * len(rows) + 2), 7.2)
+    ax = fig.add_subplot(2, 1, 1)
     for i, (key, label, get) in enumerate(series):
         vals = [8.0 * get(s["totals"]) / s["totals"]["weights"] for s in rows]
         ax.bar(x + (i - (len(series) - 1) / 2) * width, vals, width=width, color=COLORS[key], label=label)
     exact = all(s["totals"]["generic"]["exact"] for s in rows)
     sampled = max((s["totals"]["generic"]["sample_symbols"] for s in rows), default=0)
-    ticks = []
-    for s in rows:
-        err = s["totals"]["relative_error"]
-        ticks.append(f"{s['id']}\nrel. err {err:.1e}" if err is not None else s["id"])
     ax.set_xticks(x)
-    ax.set_xticklabels(ticks, fontsize=8)
+    ax.tick_params(labelbottom=False)
     ax.set_ylabel("symbol bits per weight")
-    ax.set_xlabel("scheme (relative squared error ‖W−Ŵ‖²/‖W‖² below)")
     n = rows[0]["totals"]["tensors"] if rows else 0
     ax.set_title(f"Symbols of the {n} analysed tensors under each scheme: rANS vs floor vs generic compressors"
                  + ("" if exact else f"\n(generic compressors: one model-level stream per scheme, estimated from "
@@ -225,6 +220,24 @@ def schemes(report: dict) -> bytes:
     ax.legend(ncol=5, loc="upper right", frameon=True)
     ax.grid(True, axis="y", alpha=0.3)
     ax.set_ylim(0, ax.get_ylim()[1] * 1.12)
+    low = fig.add_subplot(2, 1, 2, sharex=ax)
+    coders = [k for k in series if k[0] != "floor"]
+    width = 0.8 / len(coders)
+    for i, (key, label, get) in enumerate(coders):
+        vals = [100.0 * (get(s["totals"]) / s["totals"]["floor_bytes"] - 1) for s in rows]
+        low.bar(x + (i - (len(coders) - 1) / 2) * width, vals, width=width, color=COLORS[key], label=label)
+    low.axhline(0, color=COLORS["floor"], linewidth=0.8)
+    ticks = []
+    for s in rows:
+        err = s["totals"]["relative_error"]
+        ticks.append(f"{s['id']}\nrel. err {err:.1e}" if err is not None else s["id"])
+    low.set_xticks(x)
+    low.set_xticklabels(ticks, fontsize=8)
+    low.set_ylabel("over the order-0 floor (%)")
+    low.set_xlabel("scheme (relative squared error ‖W−Ŵ‖²/‖W‖² below)")
+    low.legend(ncol=4, loc="upper left", frameon=True)
+    low.grid(True, axis="y", alpha=0.3)
+    low.set_ylim(min(0, low.get_ylim()[0]), low.get_ylim()[1] * 1.2)
     fig.tight_layout()
     return _png(fig)
 
