@@ -64,7 +64,7 @@ def symbol_report(
     info = rans.frame_info(symbol_frame)
     floor = h0 / 8.0
     frame = _frame_fields(info)
-    scale = _scale_report(scale_blob, scale_format, rows)
+    scale = _scale_report(scale_blob, scale_format)
     total = record_bytes + info.total_bytes + scale["bytes"]
     out = {
         "symbols": int(n),
@@ -122,7 +122,7 @@ def _histogram(x: np.ndarray) -> tuple[int, np.ndarray]:
     return lo, np.bincount((x.astype(np.int64) - lo).ravel())
 
 
-def _scale_report(blob: bytes, scale_format: int, rows: int) -> dict:
+def _scale_report(blob: bytes, scale_format: int) -> dict:
     if scale_format == 0:
         words = np.frombuffer(blob, dtype="<u2")
         return {"format": "fp16", "bytes": len(blob), "floor_bytes": entropy.order0_bits(words.astype(np.int64)) / 8.0,
