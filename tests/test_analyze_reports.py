@@ -11,6 +11,7 @@ import torch
 
 from pgolf_pack import rans
 from pgolf_pack.analysis import analyze_artifact, analyze_checkpoint, CheckpointOptions
+from pgolf_pack.analysis.generic import container_bytes, sample_share
 from pgolf_pack.analysis.markdown import render
 from pgolf_pack.analysis.stats import weight_stats
 from pgolf_pack.analysis.totals import artifact_header_bytes
@@ -155,6 +156,16 @@ def test_generic_compressors_see_the_symbols_one_per_byte(sd, report):
     assert est["brotli11"] == pytest.approx(g["brotli11"], rel=0.15)
     assert all(t["schemes"]["int6"]["generic"] is None for t in analysed(
         analyze_checkpoint(sd, CheckpointOptions(budget=BUDGET, small_numel=1000, schemes=SCHEMES[:1], sample=20_000))))
+
+
+def test_samples_take_the_same_share_of_every_tensor():
+    """A model-level stream is scaled by one factor, so each tensor must give exactly its share,
+    not a share rounded up to whole rows."""
+    x = np.arange(400).reshape(4, 100) % 7
+    assert container_bytes(x, 30)[2] == len(container_bytes(x, 30)[1]) == 30
+    assert container_bytes(x, 250)[2] == 250 and container_bytes(x, None)[2] == 400
+    assert container_bytes(x, 10**6)[1] == x.astype(np.int8).tobytes()
+    assert sample_share(1024, 36_000_000, 524_288) == 15
 
 
 def test_rate_loss_curve(sd, report):

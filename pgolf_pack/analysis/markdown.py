@@ -351,7 +351,7 @@ def _notes(report: dict) -> str:
         "H(X|prev) would need an adaptive decoder (the codec's contexts must be known before decoding); the "
         "row-scale bucket contexts can be derived from the stored scales, so their frame is achievable today.",
         "Generic compressor sizes are " + _sample_phrase(report) + ". Measured against whole streams, "
-        "sampled brotli-11 estimates came within ±0.4%, zstd-22 and lzma-9 within a few percent (their ratio "
+        "sampled brotli-11 estimates came within ±0.5%, zstd-22 and lzma-9 within a few percent (their ratio "
         "changes with the stream's length; docs/ANALYZE.md). They see symbols only, not scales or pickle "
         "framing, so they flatter competitors' real exports slightly.",
     ]
