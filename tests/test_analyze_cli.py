@@ -84,9 +84,12 @@ def test_writes_reports_and_plots(analysed, capsys):
 
 def test_json_on_stdout_is_report_json(ckpt, tmp_path, capsys):
     code, stdout, stderr = run(capsys, ckpt, "--out", tmp_path / "a", "--budget", "40000", "--small-numel", "1000",
-                               "--json", "--no-plots", "--quiet")
+                               "--json", "--no-plots", "--quiet", "--full", "--schemes", "int6:std12.85")
     assert code == 0 and stderr == ""
-    assert json.loads(stdout) == json.loads((tmp_path / "a" / "report.json").read_text())
+    report = json.loads(stdout)
+    assert report == json.loads((tmp_path / "a" / "report.json").read_text())
+    assert report["options"]["sample_symbols"] is None
+    assert report["summary"]["symbols"]["generic"]["method"] == "per_tensor"
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["report.json", "report.md"]
 
 
