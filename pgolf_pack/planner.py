@@ -238,10 +238,18 @@ def evaluate_tensors(
         cands = evaluate(name, tensor, specs_for(name, tensor), previous[i], w, threads=1)
         return TensorPlan(name, tuple(tensor.shape), tensor.numel(), w, cands)
 
-    # Tensors are evaluated on a few threads: the codec and torch's kernels release the GIL.
-    with ThreadPoolExecutor(max(1, threads or os.cpu_count() or 1)) as pool:
-        results = pool.map(one, range(len(items)))
-        return list(progress(results) if progress else results)
+    # Tensors are evaluated on a few threads (the codec and torch's kernels release the GIL),
+    # each running torch single-threaded: nested OpenMP threads spin against each other.
+    workers = max(1, threads or os.cpu_count() or 1)
+    torch_threads = torch.get_num_threads()
+    if workers > 1:
+        torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            results = pool.map(one, range(len(items)))
+            return list(progress(results) if progress else results)
+    finally:
+        torch.set_num_threads(torch_threads)
 
 
 def plan_from(tensors: list[TensorPlan], budget: int, code_bytes: int = 0) -> Plan:

@@ -182,3 +182,14 @@ def test_load_artifact_from_disk(tmp_path):
     assert set(load_artifact(path)) == {"w", "b"}
     with pytest.raises(InputError, match="does not exist"):
         load_artifact(tmp_path / "nope.pgpk")
+
+
+def test_written_files_get_umask_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "p.pgpk", b"x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "p.pgpk").stat().st_mode & 0o777 == 0o644

@@ -134,3 +134,22 @@ def test_deterministic_and_shapes():
         assert torch.equal(dequantize(quantize(z, QuantSpec.parse(text))), z)
     with pytest.raises(InputError, match="floating-point"):
         quantize(torch.zeros(3, 3, dtype=torch.int32), QuantSpec.parse("int8"))
+
+
+def test_zero_rows_take_the_median_scale():
+    w = weights(rows=8, cols=32)
+    w[3] = 0
+    q = quantize(w, QuantSpec.parse("int6:std12.85"))
+    assert q.symbols[3].abs().sum() == 0
+    others = torch.cat([q.scale_codes[:3], q.scale_codes[4:]])
+    assert others.min() <= q.scale_codes[3] <= others.max()
+
+
+def test_row_std_is_computed_in_float64():
+    """The scale does not depend on the reduction order of float32 sums (CPU vs GPU)."""
+    w = weights(rows=64, cols=4096, seed=5)
+    q = quantize(w, QuantSpec.parse("int5:std10"))
+    raw = (10 * w.double().std(dim=1)).float() / 15
+    from pgolf_pack.quant.scales import round_scales
+
+    assert torch.equal(round_scales(raw, 5)[0], q.scale_codes)

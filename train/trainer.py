@@ -363,7 +363,7 @@ def _train(cfg: TrainConfig, rt: Runtime) -> TrainResult:
     model_path = out_dir / MODEL_FILE
     if rt.master:
         out_dir.mkdir(parents=True, exist_ok=True)
-        torch.save(base.state_dict(), model_path)
+        torch.save({k: v.detach().cpu() for k, v in base.state_dict().items()}, model_path)  # loads anywhere
     if rt.distributed:
         dist.barrier()
     size = model_path.stat().st_size if rt.master else 0

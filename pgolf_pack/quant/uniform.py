@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from pgolf_pack.errors import InputError
-from pgolf_pack.quant.scales import MIN_SCALE, decode_scales, round_scales
+from pgolf_pack.quant.scales import decode_scales, round_scales
 from pgolf_pack.quant.spec import QuantSpec
 
 MSE_CLIP_GRID = 24  # clip ratios tried per row by clip "mse", from 0.25 to 1.0 of the row max
@@ -94,9 +94,13 @@ def dequantize(q: Quantized) -> torch.Tensor:
 
 
 def fake_quantize(w: torch.Tensor, spec: QuantSpec) -> torch.Tensor:
-    """Straight-through estimator: forward = dequantize(quantize(w)) in w's dtype, gradient = identity."""
+    """Straight-through estimator: forward = dequantize(quantize(w)) in w's dtype, gradient = identity.
+
+    Written as w_hat + (w - w.detach()) so the forward value is w_hat exactly (the second
+    term is exactly zero), which w + (w_hat - w) would not guarantee in floating point.
+    """
     w_hat = dequantize(quantize(w.detach(), spec)).to(w.dtype)
-    return w + (w_hat - w).detach()
+    return w_hat + (w - w.detach())
 
 
 def scales_from_codes(codes: torch.Tensor, spec: QuantSpec) -> torch.Tensor:
@@ -104,17 +108,31 @@ def scales_from_codes(codes: torch.Tensor, spec: QuantSpec) -> torch.Tensor:
 
 
 def _row_std(x: torch.Tensor) -> torch.Tensor:
-    return x.std(dim=1) if x.shape[1] > 1 else x.abs()[:, 0]
+    # float64 sums make the result independent of the device's reduction order (CPU and GPU
+    # agree on the float32 it rounds to), so QAT on a GPU and the packer on a CPU pick the
+    # same stored scales.
+    return (x.double().std(dim=1) if x.shape[1] > 1 else x.double().abs()[:, 0]).float()
 
 
 def _raw_scales(stats: RowStats, spec: QuantSpec) -> torch.Tensor:
     amax = stats.amax
     if spec.scheme == "step":
         s = spec.k * stats.std
-        return torch.where(s > 0, s, amax)  # constant rows: one step per value
-    clip = amax if spec.clip == "max" else spec.k * stats.std
-    clip = torch.where(clip > 0, clip, amax)
-    return clip / spec.qmax
+        s = torch.where(s > 0, s, amax)  # constant rows: one step per value
+    else:
+        clip = amax if spec.clip == "max" else spec.k * stats.std
+        s = torch.where(clip > 0, clip, amax) / spec.qmax
+    return _fill_zero_rows(s)
+
+
+def _fill_zero_rows(s: torch.Tensor) -> torch.Tensor:
+    """All-zero rows code as 0 whatever their scale; give them the median scale of the others
+    so their scale codes sit with the rest instead of widening the codes' alphabet."""
+    zero = s <= 0
+    if zero.any():
+        rest = s[~zero]
+        s = torch.where(zero, rest.median() if rest.numel() else torch.ones((), dtype=s.dtype), s)
+    return s
 
 
 def _symbols(x: torch.Tensor, scales: torch.Tensor, qmax: int) -> torch.Tensor:
@@ -123,7 +141,7 @@ def _symbols(x: torch.Tensor, scales: torch.Tensor, qmax: int) -> torch.Tensor:
 
 def _mse_scales(x: torch.Tensor, amax: torch.Tensor, spec: QuantSpec) -> tuple[torch.Tensor | None, torch.Tensor]:
     """Per row, the clip (a fraction of the row max) whose rounded scale gives the least squared error."""
-    amax = amax.clamp_min(MIN_SCALE)
+    amax = _fill_zero_rows(amax)
     best_err = torch.full_like(amax, float("inf"))
     best_codes, best_scales = None, None
     for r in torch.linspace(0.25, 1.0, MSE_CLIP_GRID).tolist():
