@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml setup.py $(wildcard csrc/*.cpp csrc/*.hpp pgolf_pack/_v
 	$(PY) -m pip install -q -e '.[test]' 'pybind11>=2.11' 'setuptools>=64'
 	touch $(STAMP)
 
-## demo: the main job end to end on the embedded default
+## demo: the main job end to end on the embedded default (corpus -> tokenizer -> train -> pack -> analyze -> verify)
 demo: $(STAMP)
-	$(PY) benchmarks/codec.py --symbols 2000000
+	$(VENV)/bin/pgolf-demo --out pgolf-demo
 
 ## test: unit and property tests, then the codec again under ASan/UBSan, then the fuzzers
 test: pytest sanitize fuzz

@@ -1,0 +1,108 @@
+"""val_bpb after packing: pgolf-pack beside the baseline's int8+zlib export and the records'
+int6+brotli style, on the same checkpoint and the same validation tokens.
+
+For each anchor export it reports the anchor's bytes and val_bpb, pgolf-pack's val_bpb at the
+anchor's byte count (equal bytes), and the bytes pgolf-pack needs to match the anchor's val_bpb
+(a bisection over budgets). Evaluation uses pgolf_pack.bpb (the challenge's accounting).
+
+    python benchmarks/bpb.py CHECKPOINT --val 'DIR/fineweb_val_*.bin' --tokenizer T.model \\
+        [--seq-len 1024] [--max-tokens 65536]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from anchors import baseline_int8_zlib, records_int6_brotli  # noqa: E402
+
+from pgolf_pack.artifact import parse_artifact  # noqa: E402
+from pgolf_pack.bpb import build_byte_tables, evaluate, load_val_tokens  # noqa: E402
+from pgolf_pack.checkpoint import load_state_dict  # noqa: E402
+from pgolf_pack.pack import pack_checkpoint  # noqa: E402
+from pgolf_pack.planner import evaluate_tensors, plan_from  # noqa: E402
+from pgolf_pack.verify import DEFAULT_FACTORY, build, load_factory, logits_fn  # noqa: E402
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--val", required=True)
+    ap.add_argument("--tokenizer", type=Path, required=True)
+    ap.add_argument("--seq-len", type=int, default=1024)
+    ap.add_argument("--max-tokens", type=int, default=65536)
+    ap.add_argument("--model", default=DEFAULT_FACTORY)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    sd = load_state_dict(args.checkpoint)
+    factory = load_factory(args.model)
+    device = torch.device("cpu")
+    tokens = load_val_tokens(args.val, args.seq_len, max_tokens=args.max_tokens)
+
+    tables = None
+
+    def bpb(state) -> float:
+        nonlocal tables
+        fn = logits_fn(build(factory, state, device, "benchmark"), device)
+        if tables is None:
+            with torch.inference_mode():
+                tables = build_byte_tables(args.tokenizer, vocab_size=fn(torch.zeros(1, 1, dtype=torch.long)).shape[-1])
+        return evaluate(fn, tokens, tables, seq_len=args.seq_len, batch_size=8).val_bpb
+
+    t0 = time.perf_counter()
+    base = bpb(sd)
+    params = sum(t.numel() for t in sd.values())
+    print(f"# {args.checkpoint.name}: {params:,} parameters; {len(tokens) - 1:,} validation tokens; "
+          f"val_bpb {base:.5f} unpacked (eval {time.perf_counter() - t0:.0f} s)", flush=True)
+    tensors = evaluate_tensors(sd)
+
+    def ours(budget: int) -> tuple[int, float]:
+        r = pack_checkpoint(sd, budget, plan=plan_from(tensors, budget))
+        return r.artifact_bytes, bpb(parse_artifact(r.data).tensors())
+
+    rows = []
+    for name, export in (("baseline int8 + zlib-9", baseline_int8_zlib), ("records int6 (12.85σ) + brotli-11", records_int6_brotli)):
+        size, restored = export(sd)
+        anchor = bpb(restored)
+        ours_bytes, ours_bpb = ours(size)
+        lo, hi = size // 4, size  # bisect for the bytes pgolf-pack needs to match the anchor's bpb
+        if ours_bpb <= anchor:
+            for _ in range(7):
+                mid = (lo + hi) // 2
+                try:
+                    _, b = ours(mid)
+                except Exception:
+                    lo = mid
+                    continue
+                lo, hi = (lo, mid) if b <= anchor else (mid, hi)
+            match = hi
+        else:
+            match = None
+        row = {"anchor": name, "anchor_bytes": size, "anchor_bpb": anchor, "anchor_delta": anchor - base,
+               "pgolf_bytes": ours_bytes, "pgolf_bpb": ours_bpb, "pgolf_delta": ours_bpb - base,
+               "pgolf_bytes_for_anchor_bpb": match}
+        rows.append(row)
+        print(f"{name}: {size:,} B, bpb {anchor:.5f} ({anchor - base:+.5f}) | pgolf-pack at {ours_bytes:,} B: "
+              f"{ours_bpb:.5f} ({ours_bpb - base:+.5f}) | pgolf-pack bytes for bpb <= anchor: "
+              f"{match if match is None else f'{match:,}'}", flush=True)
+    print("\n| export | bytes | val_bpb | Δ vs unpacked | pgolf-pack val_bpb at equal bytes | Δ | Δ ratio | "
+          "pgolf-pack bytes at equal val_bpb | bytes ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        m = r["pgolf_bytes_for_anchor_bpb"]
+        ratio = "—" if m is None else f"{m / r['anchor_bytes']:.3f}"
+        print(f"| {r['anchor']} | {r['anchor_bytes']:,} | {r['anchor_bpb']:.5f} | {r['anchor_delta']:+.5f} | "
+              f"{r['pgolf_bpb']:.5f} | {r['pgolf_delta']:+.5f} | {r['pgolf_delta'] / r['anchor_delta']:.3f} | "
+              f"{'—' if m is None else f'{m:,}'} | {ratio} |")
+    if args.json:
+        args.json.write_text(json.dumps({"checkpoint": str(args.checkpoint), "unpacked_bpb": base, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
