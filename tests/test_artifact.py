@@ -135,6 +135,7 @@ def manifest_file(records: bytes, count: int, blobs: bytes = b"") -> bytes:
          "2 bytes follow the last manifest record"),
         (manifest_file(varint(0) + varint(1) + b"a\x01\x01\x04\x0a\x09\x05\x00\x00", 1), "k = 9"),
         (manifest_file(varint(0) + varint(1) + b"a\x01\x01\x04\x0d\x0b\x00\x00", 1), "scale format 11"),
+        (manifest_file(varint(0) + varint(1) + b"a\x01\x01\x04\x0d\x05\x01\x00\x00", 1), "1 column groups"),
         (manifest_file(varint(0) + varint(1) + b"a\x01\x01\x04\x01\x00\x04" + varint(0) + varint(0) + b"\x01\x01\x04\x01\x00\x04", 2, b"\x00" * 8),
          "empty or repeated name"),
     ],
@@ -150,16 +151,16 @@ def test_bad_blob_contents_are_caught_with_the_tensor_named():
 
     frame = rans.encode(np.zeros((3, 3), dtype=np.int8))
     scales = b"\x00\x3c" * 2  # two fp16 ones
-    rec = varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(2) + varint(4) + b"\x0a\x06\x00" + varint(len(frame)) + varint(4)
+    rec = varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(2) + varint(4) + b"\x0a\x06\x00\x00" + varint(len(frame)) + varint(4)
     with pytest.raises(CorruptDataError, match=r"tensor 'w': symbols have shape \(3, 3\), expected \(2, 4\)"):
         parse_artifact(manifest_file(rec, 1, frame + scales)).tensors()
     frame = rans.encode(np.full((2, 4), 40, dtype=np.int8))
-    rec = varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(2) + varint(4) + b"\x0a\x06\x00" + varint(len(frame)) + varint(4)
+    rec = varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(2) + varint(4) + b"\x0a\x06\x00\x00" + varint(len(frame)) + varint(4)
     with pytest.raises(CorruptDataError, match=r"tensor 'w': symbols outside ±31 for scheme int6"):
         parse_artifact(manifest_file(rec, 1, frame + scales)).tensors()
     codes = rans.encode(np.array([5000, 0], dtype=np.int32))
     frame = rans.encode(np.zeros((2, 4), dtype=np.int8))
-    rec = (varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(2) + varint(4) + b"\x0d\x05"
+    rec = (varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(2) + varint(4) + b"\x0d\x05\x00"
            + varint(len(frame)) + varint(len(codes)))
     with pytest.raises(CorruptDataError, match=r"scale exponent lies outside"):
         parse_artifact(manifest_file(rec, 1, frame + codes)).tensors()
@@ -193,3 +194,22 @@ def test_written_files_get_umask_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "p.pgpk").stat().st_mode & 0o777 == 0o644
+
+
+def test_column_groups_roundtrip_and_bad_maps_are_caught():
+    from pgolf_pack import rans
+
+    g = torch.Generator().manual_seed(3)
+    spread = torch.linspace(0.1, 3.0, 256)  # columns of very different spread: groups pay
+    w = torch.randn(128, 256, generator=g) * spread
+    q = quantize(w, QuantSpec.parse("step:0.3"))
+    e = encode_tensor("w", q)
+    assert len(e.blobs) == 3 and e.fields[1] in (2, 4, 8)
+    data = artifact_bytes([e])
+    assert torch.equal(parse_artifact(data).tensors()["w"], dequantize(q))
+    # a map with an id outside [0, G)
+    bad_ids = rans.encode(np.full(256, 9, dtype=np.uint8))
+    fields = e.fields[:2] + varint(len(e.blobs[0])) + varint(len(e.blobs[1])) + varint(len(bad_ids))
+    rec = varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(128) + varint(256) + b"\x0d" + fields
+    with pytest.raises(CorruptDataError, match=r"column-group ids outside"):
+        parse_artifact(manifest_file(rec, 1, e.blobs[0] + e.blobs[1] + bad_ids)).tensors()

@@ -30,7 +30,7 @@ from pgolf_pack.analysis.symbols import passthrough_report, symbol_report
 from pgolf_pack.analysis.totals import artifact_header_bytes, per_tensor_generic, quantized, scheme_totals, summary_of
 from pgolf_pack.artifact import format as fmt
 from pgolf_pack.artifact import read_artifact
-from pgolf_pack.artifact.reader import TensorEntry
+from pgolf_pack.artifact.reader import TensorEntry, decode_symbols
 from pgolf_pack.errors import CorruptDataError
 from pgolf_pack.quant.scales import decode_scales
 
@@ -144,9 +144,11 @@ def _label(e: TensorEntry) -> str:
 
 
 def _coded(data: bytes, e: TensorEntry, names, last, generic, buckets, keep) -> tuple[dict, dict | None, np.ndarray]:
-    (s_off, s_size), (c_off, c_size) = e.blobs
+    (s_off, s_size), (c_off, c_size) = e.blobs[:2]
     symbol_blob, scale_blob = data[s_off:s_off + s_size], data[c_off:c_off + c_size]
-    symbols = _decode(symbol_blob, e, "symbols")
+    groups_blob = b"" if len(e.blobs) < 3 else data[e.blobs[2][0]:e.blobs[2][0] + e.blobs[2][1]]
+    rows = e.shape[0] if len(e.shape) > 1 else 1
+    symbols = decode_symbols(memoryview(data), e, rows, e.numel // rows if rows else 0)
     rows = symbols.shape[0]
     if e.scale_format == 0:
         scales = np.frombuffer(scale_blob, dtype="<f2").astype(np.float32)
@@ -160,7 +162,7 @@ def _coded(data: bytes, e: TensorEntry, names, last, generic, buckets, keep) -> 
     usable = last is not None and last[0] == prev_name and last[2] == spec and last[1].shape == symbols.shape
     r = symbol_report(symbols, scales, symbol_blob, scale_blob, e.scale_format, e.record_bytes,
                       previous=last[1] if usable else None, previous_name=prev_name if usable else None,
-                      generic=generic, buckets=buckets, keep_histogram=keep)
+                      generic=generic, buckets=buckets, keep_histogram=keep, groups_blob=groups_blob)
     hist = None
     if keep:
         h = r.pop("histogram")

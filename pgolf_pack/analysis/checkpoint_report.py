@@ -241,7 +241,8 @@ def _analyse_tensor(name, t, schemes, planner, options, last, previous_record, s
         r = symbol_report(symbols, q.scales.numpy(), e.blobs[0], e.blobs[1], spec.scale_bits,
                           len(e.record(previous_record)), previous=prev[1] if usable else None,
                           previous_name=prev_name if usable else None, generic=options.sample is None,
-                          buckets=options.buckets, keep_histogram=keep)
+                          buckets=options.buckets, keep_histogram=keep,
+                          groups_blob=e.blobs[2] if len(e.blobs) > 2 else b"")
         if options.sample is not None:
             label, data, m = container_bytes(symbols, sample)
             parts[sid] = (label, data, m, symbols.size)

@@ -41,6 +41,7 @@ def symbol_report(
     generic: bool = False,
     buckets: int = 8,
     keep_histogram: bool = False,
+    groups_blob: bytes = b"",
 ) -> dict:
     """Measure one tensor's coded symbols (see the module docstring).
 
@@ -55,6 +56,8 @@ def symbol_report(
         generic: also compress the symbols with each generic compressor (exact, slow).
         buckets: scale-bucket contexts.
         keep_histogram: also return the order-0 histogram under "histogram".
+        groups_blob: the column-group map when the symbols are coded with column contexts
+            (FORMAT.md section 4); counted as side information in the frame's table bytes.
     """
     x = np.asarray(symbols)
     rows, cols = x.shape
@@ -63,9 +66,9 @@ def symbol_report(
     h0 = entropy.counts_bits(counts)
     info = rans.frame_info(symbol_frame)
     floor = h0 / 8.0
-    frame = _frame_fields(info)
+    frame = _frame_fields(info, len(groups_blob))
     scale = _scale_report(scale_blob, scale_format)
-    total = record_bytes + info.total_bytes + scale["bytes"]
+    total = record_bytes + frame["total_bytes"] + scale["bytes"]
     out = {
         "symbols": int(n),
         "min": int(lo),
@@ -74,8 +77,8 @@ def symbol_report(
         "entropy_bits_per_weight": h0 / max(n, 1),
         "floor_bytes": floor,
         "frame": frame,
-        "overhead_bytes": info.total_bytes - floor,
-        "overhead_pct": _pct(info.total_bytes - floor, floor),
+        "overhead_bytes": frame["total_bytes"] - floor,
+        "overhead_pct": _pct(frame["total_bytes"] - floor, floor),
         "scales": scale,
         "record_bytes": int(record_bytes),
         "total_bytes": int(total),
@@ -106,12 +109,13 @@ def small_coded_report(spec: str, blobs: tuple[bytes, ...], record_bytes: int, f
     return {"spec": spec, "passthrough": False, "encoding": "symbols",
             "total_bytes": int(record_bytes + sum(len(b) for b in blobs)), "blob_bytes": sum(len(b) for b in blobs),
             "record_bytes": int(record_bytes), "floor_bytes": float(floor_bytes),
-            "frame": _frame_fields(rans.frame_info(blobs[0]))}
+            "frame": _frame_fields(rans.frame_info(blobs[0]), len(blobs[2]) if len(blobs) > 2 else 0)}
 
 
-def _frame_fields(info: rans.FrameInfo) -> dict:
-    return {"total_bytes": info.total_bytes, "header_bytes": info.header_bytes, "table_bytes": info.table_bytes,
-            "payload_bytes": info.payload_bytes, "tables": len(info.tables), "precision": info.precision,
+def _frame_fields(info: rans.FrameInfo, groups_bytes: int = 0) -> dict:
+    return {"total_bytes": info.total_bytes + groups_bytes, "header_bytes": info.header_bytes,
+            "table_bytes": info.table_bytes + groups_bytes, "payload_bytes": info.payload_bytes,
+            "tables": len(info.tables), "column_groups_bytes": groups_bytes, "precision": info.precision,
             "lanes": info.lanes, "chunks": info.chunks}
 
 

@@ -30,6 +30,7 @@ class TensorEntry:
     scheme: str  # fp32 | fp16 | bf16 | raw | int | pent | tern | step
     bits: int  # int-k only
     scale_format: int  # 0 = fp16, else minifloat mantissa bits (quantized schemes)
+    column_groups: int  # 0 = one table, else the symbols' tables follow this many column groups
     encoding: int  # passthrough/raw only
     blobs: tuple[tuple[int, int], ...]  # (offset, size) in the artifact
     record_bytes: int
@@ -131,7 +132,7 @@ def parse_artifact(data: bytes, where: str = "artifact", max_elements: int = fmt
         if scheme_id not in _SCHEME_NAMES:
             raise CorruptDataError(f"{ctx}: unknown scheme id {scheme_id}")
         scheme = _SCHEME_NAMES[scheme_id]
-        bits = scale_format = encoding = 0
+        bits = scale_format = encoding = groups = 0
         if scheme in ("fp32", "fp16", "bf16", "raw"):
             encoding = m.u8("encoding")
             if encoding not in (fmt.ENCODING_BYTES, fmt.ENCODING_RANS16):
@@ -145,16 +146,21 @@ def parse_artifact(data: bytes, where: str = "artifact", max_elements: int = fmt
             scale_format = m.u8("scale_format")
             if scale_format > 10:
                 raise CorruptDataError(f"{ctx}: scale format {scale_format}, outside 0..10")
+            groups = m.u8("column_groups")
+            if groups == 1 or groups > 16:
+                raise CorruptDataError(f"{ctx}: {groups} column groups, expected 0 or 2..16")
             if ndim == 0:
                 raise CorruptDataError(f"{ctx}: a 0-d tensor cannot be quantized")
             sizes = [m.varint("symbols_bytes"), m.varint("scales_bytes")]
+            if groups:
+                sizes.append(m.varint("groups_bytes"))
         blobs = []
         for s in sizes:
             if s > len(data) - 4 - blob_pos:
                 raise CorruptDataError(f"{ctx}: blob of {s} bytes runs past the end of the file")
             blobs.append((blob_pos, s))
             blob_pos += s
-        entries.append(TensorEntry(name, fmt.CODE_DTYPES[code], shape, scheme, bits, scale_format, encoding,
+        entries.append(TensorEntry(name, fmt.CODE_DTYPES[code], shape, scheme, bits, scale_format, groups, encoding,
                                    tuple(blobs), m.pos - start))
         previous = raw_name
     if m.pos != manifest_end:
@@ -183,8 +189,8 @@ def decode_entry(data: bytes, e: TensorEntry) -> torch.Tensor:
         raise CorruptDataError(f"{ctx}: a {e.dtype} tensor cannot be stored quantized")
     rows = e.shape[0] if len(e.shape) > 1 else 1
     cols = e.numel // rows if rows else 0
-    (s_off, s_size), (c_off, c_size) = e.blobs
-    symbols = _decode(view[s_off : s_off + s_size], ctx, "symbols")
+    (s_off, s_size), (c_off, c_size) = e.blobs[:2]
+    symbols = decode_symbols(view, e, rows, cols)
     if symbols.shape != (rows, cols):
         raise CorruptDataError(f"{ctx}: symbols have shape {symbols.shape}, expected {(rows, cols)}")
     if symbols.dtype.kind not in "iu":
@@ -211,6 +217,25 @@ def decode_entry(data: bytes, e: TensorEntry) -> torch.Tensor:
 
 
 _SCHEME_IDS_OF = {"fp32": 1, "fp16": 2, "bf16": 3}
+
+
+def decode_symbols(view: memoryview, e: TensorEntry, rows: int, cols: int) -> np.ndarray:
+    """A quantized tensor's symbols, through its column-group map when it has one."""
+    ctx = f"tensor '{e.name}'"
+    (s_off, s_size) = e.blobs[0]
+    contexts = None
+    if e.column_groups:
+        g_off, g_size = e.blobs[2]
+        ids = _decode(view[g_off : g_off + g_size], ctx, "column groups")
+        if ids.shape != (cols,) or ids.dtype.kind not in "iu":
+            raise CorruptDataError(f"{ctx}: column-group map has shape {ids.shape}, expected ({cols},)")
+        if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= e.column_groups):
+            raise CorruptDataError(f"{ctx}: column-group ids outside [0, {e.column_groups})")
+        contexts = np.tile(ids.astype(np.uint16), rows)
+    try:
+        return rans.decode(view[s_off : s_off + s_size], contexts=contexts)
+    except CorruptDataError as err:
+        raise CorruptDataError(f"{ctx}: symbols frame: {err}") from None
 
 
 def _decode(blob: memoryview, ctx: str, what: str) -> np.ndarray:

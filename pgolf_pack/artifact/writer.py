@@ -67,9 +67,9 @@ def encode_tensor(name: str, q: Quantized, *, threads: int | None = None) -> Enc
         return _encode_values(name, q.shape, q.dtype, q.spec.scheme_id, q.passthrough, str(q.spec), threads)
     symbols = q.symbols.cpu().numpy()
     lo, hi = int(symbols.min()) if symbols.size else 0, int(symbols.max()) if symbols.size else 0
-    narrow = np.int8 if -128 <= lo and hi <= 127 else np.int16
-    sym_frame = rans.encode(symbols.astype(narrow, copy=False), threads=threads)
-    floor = rans.order0_entropy_bits(symbols.astype(narrow, copy=False))
+    symbols = symbols.astype(np.int8 if -128 <= lo and hi <= 127 else np.int16, copy=False)
+    sym_frame, groups, groups_frame = code_symbols(symbols, threads)
+    floor = rans.order0_entropy_bits(symbols)
     if q.scale_codes is None:
         scale_blob = q.scales.to(torch.float16).view(torch.int16).cpu().numpy().astype("<i2").tobytes()
     else:
@@ -79,9 +79,42 @@ def encode_tensor(name: str, q: Quantized, *, threads: int | None = None) -> Enc
     fields = bytearray()
     if q.spec.scheme == "int":
         fields.append(q.spec.bits)
-    fields += bytes([q.spec.scale_bits]) + _varint(len(sym_frame)) + _varint(len(scale_blob))
-    return EncodedTensor(name, q.shape, q.dtype, q.spec.scheme_id, bytes(fields), (sym_frame, scale_blob),
-                         str(q.spec), floor)
+    fields += bytes([q.spec.scale_bits, groups]) + _varint(len(sym_frame)) + _varint(len(scale_blob))
+    blobs = (sym_frame, scale_blob)
+    if groups:
+        fields += _varint(len(groups_frame))
+        blobs += (groups_frame,)
+    return EncodedTensor(name, q.shape, q.dtype, q.spec.scheme_id, bytes(fields), blobs, str(q.spec), floor)
+
+
+COLUMN_GROUPS = (2, 4, 8)  # the column-context splits tried per tensor (FORMAT.md section 4)
+
+
+def column_groups(symbols: np.ndarray, groups: int) -> np.ndarray:
+    """Columns split into `groups` equal-sized groups by their mean |symbol|, weakest first."""
+    cols = symbols.shape[1]
+    strength = np.abs(symbols.astype(np.int64)).sum(axis=0)  # integer sums: deterministic
+    order = np.argsort(strength, kind="stable")
+    out = np.empty(cols, dtype=np.uint8)
+    out[order] = np.arange(cols) * groups // cols
+    return out
+
+
+def code_symbols(symbols: np.ndarray, threads: int | None = None) -> tuple[bytes, int, bytes]:
+    """(symbols frame, column groups G, group-map frame): the smallest of one table for the
+    whole tensor, or one table per group of columns (input features often differ in spread,
+    e.g. an MLP's down projection, where this saves 2-4%). G = 0 means one table."""
+    best = (rans.encode(symbols, threads=threads), 0, b"")
+    rows, cols = symbols.shape
+    if rows < 2 or cols < 16 or symbols.size < 4096:
+        return best
+    for g in COLUMN_GROUPS:
+        ids = column_groups(symbols, g)
+        frame = rans.encode(symbols, contexts=np.tile(ids.astype(np.uint16), rows), threads=threads)
+        ids_frame = rans.encode(ids)
+        if len(frame) + len(ids_frame) < len(best[0]) + len(best[2]):
+            best = (frame, g, ids_frame)
+    return best
 
 
 def encode_raw(name: str, tensor: torch.Tensor, *, threads: int | None = None) -> EncodedTensor:
