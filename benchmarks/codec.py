@@ -181,6 +181,22 @@ def precision_sweep(name: str, symbols: np.ndarray, precisions=range(10, 17)) ->
     return rows
 
 
+def side_information(streams: dict[str, list[np.ndarray]], n: int = 1_000_000) -> list[dict]:
+    """Header and table bytes of one frame of `n` symbols, as a share of its payload."""
+    rows = []
+    for name, parts in streams.items():
+        info = rans.frame_info(rans.encode(parts[0][:n]))
+        rows.append({"stream": name, "symbols": n, "header_bytes": info.header_bytes, "table_bytes": info.table_bytes,
+                     "payload_bytes": info.payload_bytes})
+    print(f"\n### side information of one {n:,}-symbol frame\n\n"
+          "| stream | header B | table B | payload B | table / payload | header+table / payload |\n|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['stream']} | {r['header_bytes']} | {r['table_bytes']} | {r['payload_bytes']:,} | "
+              f"{100 * r['table_bytes'] / r['payload_bytes']:.4f}% | "
+              f"{100 * (r['header_bytes'] + r['table_bytes']) / r['payload_bytes']:.4f}% |")
+    return rows
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--symbols", type=int, default=20_000_000, help="symbols per synthetic stream")
@@ -194,6 +210,7 @@ def main(argv=None) -> None:
     parts = [np.clip(np.round(m / (12.85 * m.std(1, keepdims=True) / 31)), -31, 31).astype(np.int8) for m in mats]
     results.append(run_stream(f"{label}: int6 per-row 12.85*std clip, one frame per matrix", parts))
     streams = synthetic_streams(min(args.symbols, 4_000_000), seed=1)
+    results.extend(side_information(streams, min(args.symbols, 1_000_000)))
     for name in ("int4 Laplacian", "int6 Gaussian, 12.85*std clip"):
         results.extend(precision_sweep(name, streams[name][0]))
     if args.json:

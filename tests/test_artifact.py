@@ -213,3 +213,20 @@ def test_column_groups_roundtrip_and_bad_maps_are_caught():
     rec = varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(128) + varint(256) + b"\x0d" + fields
     with pytest.raises(CorruptDataError, match=r"column-group ids outside"):
         parse_artifact(manifest_file(rec, 1, e.blobs[0] + e.blobs[1] + bad_ids)).tensors()
+
+
+def test_column_split_estimate_agrees_with_real_coding():
+    """The writer encodes only the split its histogram estimate prefers: that split must be the
+    one real coding finds smallest (up to table-size noise)."""
+    from pgolf_pack import rans
+    from pgolf_pack.artifact.writer import COLUMN_GROUPS, _most_promising_groups, column_groups
+
+    rng = np.random.default_rng(5)
+    sym = (rng.standard_normal((96, 300)) * np.linspace(0.3, 4, 300)).round().astype(np.int8)
+    g, ids = _most_promising_groups(sym)
+    assert g in COLUMN_GROUPS and np.array_equal(ids, column_groups(sym, g))
+    real = {k: len(rans.encode(sym, contexts=np.tile(column_groups(sym, k).astype(np.uint16), 96)))
+            + len(rans.encode(column_groups(sym, k))) for k in COLUMN_GROUPS}
+    assert real[g] <= min(real.values()) * 1.002
+    flat = rng.integers(-3, 4, (64, 64)).astype(np.int8)  # identical columns: no split pays
+    assert _most_promising_groups(flat)[0] == 0

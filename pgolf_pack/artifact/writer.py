@@ -103,18 +103,59 @@ def column_groups(symbols: np.ndarray, groups: int) -> np.ndarray:
 def code_symbols(symbols: np.ndarray, threads: int | None = None) -> tuple[bytes, int, bytes]:
     """(symbols frame, column groups G, group-map frame): the smallest of one table for the
     whole tensor, or one table per group of columns (input features often differ in spread,
-    e.g. an MLP's down projection, where this saves 2-4%). G = 0 means one table."""
+    e.g. an MLP's down projection, where this saves 2-4%). G = 0 means one table.
+
+    The split is picked by the order-0 cost of each grouping (one histogram pass) and only the
+    most promising one is encoded for real: the planner codes every candidate of every tensor."""
     best = (rans.encode(symbols, threads=threads), 0, b"")
     rows, cols = symbols.shape
     if rows < 2 or cols < 16 or symbols.size < 4096:
         return best
-    for g in COLUMN_GROUPS:
-        ids = column_groups(symbols, g)
+    g, ids = _most_promising_groups(symbols)
+    if g:
         frame = rans.encode(symbols, contexts=np.tile(ids.astype(np.uint16), rows), threads=threads)
         ids_frame = rans.encode(ids)
-        if len(frame) + len(ids_frame) < len(best[0]) + len(best[2]):
+        if len(frame) + len(ids_frame) < len(best[0]):
             best = (frame, g, ids_frame)
     return best
+
+
+TABLE_BYTES_ESTIMATE = 32  # a group's frequency table, roughly (FORMAT.md: Rice-coded frequencies)
+
+
+def _most_promising_groups(symbols: np.ndarray) -> tuple[int, np.ndarray]:
+    """(G, column -> group map) of the column split with the smallest estimated size, or (0, ...)
+    when none beats one table; estimates are order-0 entropies plus table and map bytes.
+
+    One histogram pass over the finest split (8 groups) gives the coarser ones too: with groups
+    rank * G // cols, a 4-group id is the 8-group id // 2."""
+    rows, cols = symbols.shape
+    finest = max(COLUMN_GROUPS)
+    strength = np.abs(symbols.astype(np.int32)).sum(axis=0, dtype=np.int64)
+    # Skip the histogram when the columns barely differ: the order-0 saving of a split is about
+    # n/2 * Var(log2 spread) bits; a margin of 4x covers non-Gaussian shapes.
+    spread = np.log2(np.maximum(strength, 1) / rows)
+    if 2 * symbols.size * float(spread.var()) / 8 < TABLE_BYTES_ESTIMATE + cols / 8:
+        return 0, np.zeros(cols, dtype=np.uint8)
+    order = np.argsort(strength, kind="stable")
+    fine_ids = np.empty(cols, dtype=np.uint16)
+    fine_ids[order] = np.arange(cols) * finest // cols
+    _, hists = _rans.histogram(np.ascontiguousarray(symbols.T), contexts=fine_ids, context_run=rows,
+                               num_tables=finest)
+    fine = np.stack(hists).astype(np.float64)  # (8, alphabet)
+
+    def bits(counts: np.ndarray) -> float:
+        n = counts.sum(axis=-1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(-np.nansum(counts * np.log2(counts / n)))
+
+    best_g, best_ids, best_bytes = 0, np.zeros(cols, dtype=np.uint8), bits(fine.sum(axis=0)) / 8
+    for g in COLUMN_GROUPS:
+        merge = finest // g
+        size = bits(fine.reshape(g, merge, -1).sum(axis=1)) / 8 + (g - 1) * TABLE_BYTES_ESTIMATE + cols * np.log2(g) / 8
+        if size < best_bytes:
+            best_g, best_ids, best_bytes = g, (fine_ids // merge).astype(np.uint8), size
+    return best_g, best_ids
 
 
 def encode_raw(name: str, tensor: torch.Tensor, *, threads: int | None = None) -> EncodedTensor:

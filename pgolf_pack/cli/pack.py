@@ -169,7 +169,7 @@ def report_text(r: PackResult, checkpoint: Path, output: Path, code: list[Path])
         table(["tensor", "shape", "scheme", "bits/w", "coded B", "floor B"], rows, "lllrrr"),
         "",
         f"  tensors      {coded:>14,} B  ({8 * coded / max(1, params):.3f} bits/weight over {params:,} weights; "
-        f"floor {floor:,.0f} B, +{100 * (coded / max(floor, 1) - 1):.2f}%)",
+        f"floor {floor:,.0f} B, {100 * (coded / max(floor, 1) - 1):+.2f}%)",
         f"  manifest     {r.artifact_bytes - coded:>14,} B  (header, names, shapes, schemes, checksum)",
         f"  artifact     {r.artifact_bytes:>14,} B",
         f"  code         {r.code_bytes:>14,} B" + (f"  ({', '.join(str(c) for c in code)})" if code else ""),
