@@ -81,8 +81,13 @@ def test_two_gloo_processes_train_like_one(train_data, tmp_path):
     train(parse_config(tiny_args(train_data, tmp_path / "one", **qat), environ={}))
     two = tiny_args(train_data, tmp_path / "two", **qat)
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           "-m", "pgolf_train", *two], capture_output=True, text=True, env=env, timeout=300)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "pgolf_train",
+               *two]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    if proc.returncode != 0 and "terminate called without an active exception" in proc.stderr:
+        # gloo's known teardown race (a worker thread outliving interpreter shutdown, SIGABRT
+        # after training finished); seen once in many runs. One retry; any other failure fails.
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "world_size:2 grad_accum_steps:2" in proc.stdout and "qat: on from step 6" in proc.stdout
     a = torch.load(tmp_path / "one" / "final_model.pt", weights_only=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import gc
 import os
 import platform
 import shutil
@@ -193,10 +194,19 @@ def train(cfg: TrainConfig) -> TrainResult:
     """Run training as `cfg` says; return what happened. See the module docstring."""
     rt = setup_runtime(cfg)
     try:
-        return _train(cfg, rt)
-    finally:
+        result = _train(cfg, rt)
+    except BaseException:
+        # No collective teardown after a failure: the other ranks may be stuck in a collective.
         if rt.distributed and dist.is_initialized():
             dist.destroy_process_group()
+        raise
+    if rt.distributed and dist.is_initialized():
+        # All ranks reach this point before any tears down, with DDP's buckets freed first:
+        # gloo aborts the process when its worker threads outlive a peer's teardown.
+        dist.barrier()
+        gc.collect()
+        dist.destroy_process_group()
+    return result
 
 
 def _train(cfg: TrainConfig, rt: Runtime) -> TrainResult:
