@@ -20,44 +20,25 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _scoring import add_scoring_arguments, load_scoring  # noqa: E402
 from anchors import baseline_int8_zlib, records_int6_brotli  # noqa: E402
 
-from pgolf_pack.artifact import parse_artifact  # noqa: E402
-from pgolf_pack.bpb import build_byte_tables, evaluate, load_val_tokens  # noqa: E402
-from pgolf_pack.checkpoint import load_state_dict  # noqa: E402
 from pgolf_pack.errors import BudgetError  # noqa: E402
-from pgolf_pack.pack import pack_checkpoint  # noqa: E402
-from pgolf_pack.planner import evaluate_tensors, plan_from  # noqa: E402
-from pgolf_pack.verify import DEFAULT_FACTORY, build, load_factory, logits_fn  # noqa: E402
+from pgolf_pack.planner import evaluate_tensors  # noqa: E402
+from pgolf_pack.verify import DEFAULT_FACTORY  # noqa: E402
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("checkpoint", type=Path)
-    ap.add_argument("--val", required=True)
-    ap.add_argument("--tokenizer", type=Path, required=True)
-    ap.add_argument("--seq-len", type=int, default=1024)
-    ap.add_argument("--max-tokens", type=int, default=65536)
+    add_scoring_arguments(ap, max_tokens=65536)
     ap.add_argument("--model", default=DEFAULT_FACTORY)
     ap.add_argument("--calibrate", metavar="GLOB", help="also run pgolf-pack calibrated on these training shards")
     ap.add_argument("--calibration-tokens", type=int, default=4096)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    sd = load_state_dict(args.checkpoint)
-    factory = load_factory(args.model)
-    device = torch.device("cpu")
-    tokens = load_val_tokens(args.val, args.seq_len, max_tokens=args.max_tokens)
-
-    tables = None
-
-    def bpb(state) -> float:
-        nonlocal tables
-        fn = logits_fn(build(factory, state, device, "benchmark"), device)
-        if tables is None:
-            with torch.inference_mode():
-                tables = build_byte_tables(args.tokenizer, vocab_size=fn(torch.zeros(1, 1, dtype=torch.long)).shape[-1])
-        return evaluate(fn, tokens, tables, seq_len=args.seq_len, batch_size=8).val_bpb
+    scoring = load_scoring(args, args.model)
+    sd, tokens, bpb = scoring.state_dict, scoring.tokens, scoring.bpb
 
     t0 = time.perf_counter()
     base = bpb(sd)
@@ -79,8 +60,7 @@ def main(argv=None) -> None:
         anchors[name] = (size, bpb(restored))
     def compare(variant: str, tensors, name: str, size: int, anchor: float) -> dict:
         def ours(budget: int) -> tuple[int, float]:
-            r = pack_checkpoint(sd, budget, plan=plan_from(tensors, budget))
-            return r.artifact_bytes, bpb(parse_artifact(r.data).tensors())
+            return scoring.packed(tensors, budget)
 
         ours_bytes, ours_bpb = ours(size)
         match = None
