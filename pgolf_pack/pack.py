@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pgolf_pack.artifact.writer import EncodedTensor, artifact_bytes
+from pgolf_pack.artifact.writer import EncodedTensor, encode_artifact
 from pgolf_pack.errors import BudgetError, InputError
 from pgolf_pack.planner import Plan, encode_with, plan_budget
 
@@ -84,7 +84,7 @@ def pack_checkpoint(
         encoded.append(e)
         reports.append(TensorReport(name, tuple(tensor.shape), e.label, 8.0 * e.blob_bytes / max(1, tensor.numel()),
                                     e.blob_bytes, e.floor_bits / 8.0, damage))
-    data = artifact_bytes(encoded)
+    data = encode_artifact(encoded)
     if len(data) + code_bytes > budget:
         raise BudgetError(f"the plan needs {len(data) + code_bytes:,} bytes, over the budget of {budget:,} "
                           f"(artifact {len(data):,} + code {code_bytes:,}); plan again for this budget")

@@ -27,15 +27,16 @@ from pathlib import Path
 
 import torch
 
-from pgolf_pack.artifact.writer import EncodedTensor, encode_raw, encode_tensor, overhead_bound
+from pgolf_pack.artifact.format import container_bound
+from pgolf_pack.artifact.writer import EncodedTensor, encode_tensor
 from pgolf_pack.errors import BudgetError, InputError
 from pgolf_pack.quant import QuantSpec, RowStats, dequantize, quantize
+from pgolf_pack.quant.spec import PASSTHROUGH
 
 PLAN_FORMAT = "pgolf-plan/1"
 # Step sizes in row standard deviations: from ~8 bits/weight down to ~1.
 STEP_GRID = tuple(round(0.01 * 1.35**i, 5) for i in range(20))
 ANCHORS = ("int8:max", "int6:std12.85")  # the challenge baseline's and the records' styles
-PASSTHROUGHS = ("fp32", "fp16", "bf16")
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,8 @@ class Plan:
             raise InputError(f"{where} is not JSON ({e.msg} at line {e.lineno})") from None
         if not isinstance(d, dict) or d.get("format") != PLAN_FORMAT or not isinstance(d.get("specs"), dict):
             raise InputError(f"{where} is not a pgolf-pack plan (expected \"format\": \"{PLAN_FORMAT}\" and \"specs\")")
-        for name, spec in d["specs"].items():
-            if spec != "raw":
-                QuantSpec.parse(spec)
+        for spec in d["specs"].values():
+            QuantSpec.parse(spec)
         return cls(int(d.get("budget", 0)), int(d.get("code_bytes", 0)), dict(d["specs"]),
                    int(d.get("estimated_bytes", 0)), float(d.get("estimated_damage", 0.0)), list(d.get("tensors", [])))
 
@@ -115,12 +115,17 @@ def default_specs(tensor: torch.Tensor) -> list[str]:
     """The candidates tried for a tensor when the user names none."""
     if not tensor.is_floating_point():
         return ["raw"]
-    if tensor.dim() == 0 or tensor.numel() < 2:
-        return list(PASSTHROUGHS)
-    return list(PASSTHROUGHS) + list(ANCHORS) + [f"step:{k:g}" for k in STEP_GRID]
+    if is_tiny(tensor):
+        return list(PASSTHROUGH)
+    return list(PASSTHROUGH) + list(ANCHORS) + [f"step:{k:g}" for k in STEP_GRID]
 
 
-def evaluate(name: str, tensor: torch.Tensor, specs: Iterable[str], previous_name: str, weight: float,
+def is_tiny(tensor: torch.Tensor) -> bool:
+    """Scalars and one-element tensors: stored as values, never quantized."""
+    return tensor.dim() == 0 or tensor.numel() < 2
+
+
+def evaluate_candidates(name: str, tensor: torch.Tensor, specs: Iterable[str], previous_name: str, weight: float,
              threads: int | None = None) -> list[Candidate]:
     """Exact bytes and damage of each spec for one tensor."""
     out = []
@@ -134,14 +139,14 @@ def evaluate(name: str, tensor: torch.Tensor, specs: Iterable[str], previous_nam
 def encode_with(name: str, tensor: torch.Tensor, text: str, threads: int | None = None,
                 stats: RowStats | None = None) -> tuple[EncodedTensor, float]:
     """(encoded tensor, unweighted squared error) of one spec."""
-    if text == "raw":
-        return encode_raw(name, tensor, threads=threads), 0.0
-    if not tensor.is_floating_point():
-        raise InputError(f"tensor '{name}' has dtype {tensor.dtype}; only 'raw' can store it")
     spec = QuantSpec.parse(text)
+    if spec.kind.float_only and not tensor.is_floating_point():
+        raise InputError(f"tensor '{name}' has dtype {tensor.dtype}; only 'raw' can store it")
     if (tensor.dim() == 0 or tensor.numel() == 0) and not spec.is_passthrough:
         raise InputError(f"tensor '{name}' is a scalar or empty; store it as fp32, fp16 or bf16")
     q = quantize(tensor, spec, stats)
+    if not tensor.is_floating_point():
+        return encode_tensor(name, q, threads=threads), 0.0
     exact = spec.scheme == "fp32" and tensor.dtype == torch.float32
     # damage of what a loader returns: the reconstruction cast to the tensor's own dtype
     restored = dequantize(q) if tensor.dtype == torch.float32 else dequantize(q).to(tensor.dtype).float()
@@ -235,7 +240,7 @@ def evaluate_tensors(
     def one(i: int) -> TensorPlan:
         name, tensor = items[i]
         w = weight_of(name, sens)
-        cands = evaluate(name, tensor, specs_for(name, tensor), previous[i], w, threads=1)
+        cands = evaluate_candidates(name, tensor, specs_for(name, tensor), previous[i], w, threads=1)
         return TensorPlan(name, tuple(tensor.shape), tensor.numel(), w, cands)
 
     # Tensors are evaluated on a few threads (the codec and torch's kernels release the GIL),
@@ -254,7 +259,7 @@ def evaluate_tensors(
 
 def plan_from(tensors: list[TensorPlan], budget: int, code_bytes: int = 0) -> Plan:
     """Solve for one budget over evaluated tensors (cheap: call it for many budgets)."""
-    overhead = overhead_bound(len(tensors))
+    overhead = container_bound(len(tensors))
     available = budget - code_bytes - overhead
     try:
         solve(tensors, available)

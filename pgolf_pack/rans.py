@@ -38,8 +38,12 @@ from pgolf_pack.errors import InputError
 __all__ = [
     "FrameInfo",
     "FrequencyTable",
+    "choose_precision",
+    "context_histograms",
+    "crc32c",
     "decode",
     "encode",
+    "entropy_bits",
     "frame_info",
     "kernels",
     "order0_entropy_bits",
@@ -80,7 +84,7 @@ class FrequencyTable:
         """Optimally normalised table for a histogram; `counts[i]` counts value `offset + i`."""
         counts = np.ascontiguousarray(counts, dtype=np.uint64)
         if precision is None:
-            precision = int(_rans.choose_precision([counts]))
+            precision = choose_precision([counts])
         return cls(_rans.normalize_counts(counts, precision), precision, offset)
 
     @classmethod
@@ -256,15 +260,45 @@ def frame_info(data: bytes | bytearray | memoryview | np.ndarray, *, max_symbols
     )
 
 
+def entropy_bits(counts: np.ndarray) -> float:
+    """Bits to code histogram(s) under their own empirical distribution: sum c log2(n / c),
+    with n taken per histogram along the last axis, summed over all of them. The one order-0
+    entropy of the project (the writer's estimates, the reports' floors and `order0_entropy_bits`)."""
+    c = np.asarray(counts, dtype=np.float64)
+    n = c.sum(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(-np.nansum(c * np.log2(c / n)))
+
+
 def order0_entropy_bits(symbols: np.ndarray) -> float:
     """Empirical order-0 entropy of the values, in bits for the whole array (the Shannon floor)."""
     values = _as_integer_array(symbols)
     if values.size == 0:
         return 0.0
     _, (counts,) = _rans.histogram(values)
-    c = counts[counts > 0].astype(np.float64)
-    n = c.sum()
-    return float(-(c * np.log2(c / n)).sum())
+    return entropy_bits(counts[counts > 0])
+
+
+def context_histograms(symbols: np.ndarray, contexts: np.ndarray, *, context_run: int = 1,
+                       num_tables: int | None = None) -> np.ndarray:
+    """[tables, alphabet] uint64 counts of the symbols under each context id (one id per run of
+    `context_run` symbols), over the common alphabet the codec would use."""
+    values = _as_integer_array(symbols)
+    ctx = _as_context_array(contexts)
+    tables = int(ctx.max()) + 1 if num_tables is None else num_tables
+    _, hists = _rans.histogram(values, contexts=ctx, context_run=context_run, num_tables=tables)
+    return np.stack(hists)
+
+
+def choose_precision(histograms: Sequence[np.ndarray]) -> int:
+    """The table precision (bits) that the encoder picks for these histograms: the smallest
+    expected frame (payload under normalised tables plus the tables' bytes)."""
+    return int(_rans.choose_precision([np.ascontiguousarray(h, dtype=np.uint64) for h in histograms]))
+
+
+def crc32c(data: bytes | bytearray | memoryview) -> int:
+    """CRC-32C (Castagnoli) of the bytes: the checksum of frames and artifacts."""
+    return int(_rans.crc32c(data))
 
 
 def kernels() -> list[str]:

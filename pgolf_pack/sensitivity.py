@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from pgolf_pack.errors import InputError
 from pgolf_pack.shards import read_shard
-from pgolf_pack.verify import build, load_factory, logits_fn, resolve_device
+from pgolf_pack.models import build_model, load_factory, logits_fn, resolve_device
 
 # Noise std as a fraction of each tensor's RMS. Measured on a 17M-parameter H100 checkpoint
 # (BENCHMARKS.md): at 0.05 the loss differences drown in evaluation noise and the weights hurt;
@@ -74,7 +74,7 @@ def measure_sensitivities(
 ) -> dict[str, float]:
     """Loss increase per unit squared error, per float tensor (see the module docstring)."""
     dev = resolve_device(device)
-    net = build(load_factory(model), state_dict, dev, "checkpoint")
+    net = build_model(load_factory(model), state_dict, dev, "checkpoint")
     fn = logits_fn(net, dev)
     seq = min(seq_len, len(tokens) - 1)
     rows = (len(tokens) - 1) // seq

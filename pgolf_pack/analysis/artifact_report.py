@@ -26,11 +26,12 @@ from pgolf_pack.analysis.checkpoint_report import DEFAULT_SAMPLE, REPORT_FORMAT
 from pgolf_pack.analysis.progress import Progress, locked_update, single_threaded_torch
 from pgolf_pack.analysis.entropy import order0_bits
 from pgolf_pack.analysis.generic import COMPRESSORS, container_bytes, sample_share, stream_sizes
+from pgolf_pack.analysis.schema import Report
 from pgolf_pack.analysis.symbols import passthrough_report, symbol_report
-from pgolf_pack.analysis.totals import artifact_header_bytes, per_tensor_generic, quantized, scheme_totals, summary_of
+from pgolf_pack.analysis.totals import per_tensor_generic, quantized, scheme_totals, summary_of
 from pgolf_pack.artifact import format as fmt
 from pgolf_pack.artifact import read_artifact
-from pgolf_pack.artifact.reader import TensorEntry, decode_symbols
+from pgolf_pack.artifact.reader import TensorEntry, decode_symbols, decode_value_words, stored_item_size
 from pgolf_pack.errors import CorruptDataError
 from pgolf_pack.quant.scales import decode_scales
 
@@ -40,7 +41,7 @@ MAX_HISTOGRAMS = 8
 
 def analyze_artifact(path: str | Path, *, code_bytes: int = 0, code_files: list[str] | None = None,
                      sample: int | None = DEFAULT_SAMPLE, buckets: int = 8, threads: int | None = None,
-                     progress: Progress | None = None) -> dict:
+                     progress: Progress | None = None) -> Report:
     """The report dict for an artifact (see docs/ANALYZE.md). Raises CorruptDataError or
     InputError on a bad file."""
     with single_threaded_torch():
@@ -53,7 +54,7 @@ def _analyze(path, code_bytes, code_files, sample, buckets, threads, progress) -
     entries = list(art.entries)
     names = [e.name for e in entries]
     by_name = {e.name: e for e in entries}
-    coded = [e for e in entries if e.scheme not in ("fp32", "fp16", "bf16", "raw")]
+    coded = [e for e in entries if not e.kind.stores_values]
     coded_numel = sum(e.numel for e in coded)
     representatives = tnames.representatives([e.name for e in coded], lambda n: by_name[n].numel, MAX_HISTOGRAMS)
 
@@ -67,7 +68,7 @@ def _analyze(path, code_bytes, code_files, sample, buckets, threads, progress) -
         last: tuple[str, np.ndarray, str] | None = None
         for name in group:
             e = by_name[name]
-            if e.scheme in ("fp32", "fp16", "bf16", "raw"):
+            if e.kind.stores_values:
                 entry, hist = _passthrough(data, e), None
                 last = None
             else:
@@ -92,14 +93,14 @@ def _analyze(path, code_bytes, code_files, sample, buckets, threads, progress) -
 
     tensors = [results[n] for n in names]
     records = [e.record_bytes for e in entries]
-    header = artifact_header_bytes(records)
+    header = fmt.container_bytes(records)
     sections = {
-        "magic_and_version_bytes": 5,
+        "magic_and_version_bytes": len(fmt.MAGIC) + 1,
         "manifest_length_bytes": art.manifest_bytes - header["count_bytes"] - sum(records),
         "record_count_bytes": header["count_bytes"],
         "record_bytes": sum(records),
         "blob_bytes": sum(size for e in entries for _, size in e.blobs),
-        "crc_bytes": 4,
+        "crc_bytes": fmt.CRC_BYTES,
     }
     sections["total_bytes"] = sum(sections.values())
     if sections["total_bytes"] != len(data):  # the reader accepted the file, so this is our bug
@@ -178,19 +179,11 @@ def _passthrough(data: bytes, e: TensorEntry) -> dict:
     blob = data[off:off + size]
     floor = float(size)  # raw bytes are their own floor, as the writer counts them
     if e.encoding == fmt.ENCODING_RANS16:
-        stored_dtype = e.dtype if e.scheme == "raw" else _PASSTHROUGH[e.scheme]
-        period = torch.empty((), dtype=stored_dtype).element_size() // 2
-        ctx = np.arange(e.numel * period, dtype=np.uint16) % period if period > 1 else None
-        try:
-            words = rans.decode(blob, contexts=ctx)
-        except CorruptDataError as err:
-            raise CorruptDataError(f"tensor '{e.name}': values frame: {err}") from None
+        period = stored_item_size(e) // 2
+        words = decode_value_words(memoryview(data)[off:off + size], e)
         floor = sum(order0_bits(words[i::period].astype(np.int64)) for i in range(period)) / 8.0
     stored = passthrough_report(e.scheme, blob, e.encoding, e.record_bytes, floor) | {"damage": None}
     return _base(e) | {"analysed": False, "stats": None, "planner_spec": None, "stored": stored}
-
-
-_PASSTHROUGH = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def _decode(blob: bytes, e: TensorEntry, what: str) -> np.ndarray:

@@ -4,6 +4,7 @@ imports the writer, so a loader can be reviewed (and shipped) on its own."""
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,13 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pgolf_pack import _rans, rans
+from pgolf_pack import rans
 from pgolf_pack.artifact import format as fmt
 from pgolf_pack.errors import CorruptDataError, InputError
 from pgolf_pack.quant.scales import decode_scales
-from pgolf_pack.quant.spec import SCHEME_IDS, STEP_QMAX
-
-_SCHEME_NAMES = {v: k for k, v in SCHEME_IDS.items()} | {fmt.RAW: "raw"}
+from pgolf_pack.quant.spec import SCHEME_BY_ID, SCHEME_BY_NAME, Scheme, symbol_limit
 
 
 @dataclass(frozen=True)
@@ -27,26 +26,25 @@ class TensorEntry:
     name: str
     dtype: torch.dtype
     shape: tuple[int, ...]
-    scheme: str  # fp32 | fp16 | bf16 | raw | int | pent | tern | step
+    scheme: str  # a name in pgolf_pack.quant.spec.SCHEMES
     bits: int  # int-k only
     scale_format: int  # 0 = fp16, else minifloat mantissa bits (quantized schemes)
     column_groups: int  # 0 = one table, else the symbols' tables follow this many column groups
-    encoding: int  # passthrough/raw only
+    encoding: int  # value schemes only
     blobs: tuple[tuple[int, int], ...]  # (offset, size) in the artifact
     record_bytes: int
 
     @property
+    def kind(self) -> Scheme:
+        return SCHEME_BY_NAME[self.scheme]
+
+    @property
     def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return math.prod(self.shape)
 
     @property
     def label(self) -> str:
-        if self.scheme in ("int",):
-            return f"int{self.bits}"
-        return self.scheme
+        return f"int{self.bits}" if self.scheme == "int" else self.scheme
 
 
 @dataclass(frozen=True)
@@ -70,18 +68,23 @@ class Artifact:
 
 
 def load_artifact(path: str | Path, *, threads: int | None = None) -> dict[str, torch.Tensor]:
-    """The tensors of an artifact: original names, shapes and dtypes, values dequantized."""
+    """The tensors of an artifact file: original names, shapes and dtypes, values dequantized.
+    Raises InputError for a missing file, CorruptDataError for bytes that fail validation."""
     return read_artifact(path).tensors(threads=threads)
 
 
 def read_artifact(path: str | Path) -> Artifact:
+    """An artifact file, validated and parsed (nothing decoded yet: see `Artifact.tensors`)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"artifact '{path}' does not exist")
-    return parse_artifact(path.read_bytes(), str(path))
+    return decode_artifact(path.read_bytes(), str(path))
 
 
-def parse_artifact(data: bytes, where: str = "artifact", max_elements: int = fmt.DEFAULT_MAX_ELEMENTS) -> Artifact:
+def decode_artifact(data: bytes, where: str = "artifact", max_elements: int = fmt.DEFAULT_MAX_ELEMENTS) -> Artifact:
+    """Validate and parse artifact bytes (the inverse of `encode_artifact`): magic, version,
+    CRC and every manifest field, each bound checked before anything is allocated. Raises
+    CorruptDataError naming `where` and the field."""
     if len(data) < 4 or data[:4] != fmt.MAGIC:
         raise CorruptDataError(f"{where}: not a pgolf-pack artifact (expected the magic bytes 'PGPK')")
     if len(data) < 10:
@@ -89,7 +92,7 @@ def parse_artifact(data: bytes, where: str = "artifact", max_elements: int = fmt
     if data[4] != fmt.VERSION:
         raise CorruptDataError(f"{where}: artifact version {data[4]}; this pgolf-pack reads version {fmt.VERSION}")
     stored = int.from_bytes(data[-4:], "little")
-    if _rans.crc32c(data[:-4]) != stored:
+    if rans.crc32c(data[:-4]) != stored:
         raise CorruptDataError(f"{where}: checksum mismatch: the file is corrupted or truncated")
     r = _Reader(data, 5, len(data) - 4, where)
     manifest_len = r.varint("manifest_bytes")
@@ -125,15 +128,16 @@ def parse_artifact(data: bytes, where: str = "artifact", max_elements: int = fmt
         if ndim > fmt.MAX_DIMS:
             raise CorruptDataError(f"{ctx}: {ndim} dimensions exceed 8")
         shape = tuple(m.varint("shape") for _ in range(ndim))
-        numel = int(np.prod(shape, dtype=object)) if shape else 1
+        numel = math.prod(shape)
         if numel > max_elements:
             raise CorruptDataError(f"{ctx}: {numel} elements exceed the reader's limit of {max_elements}")
         scheme_id = m.u8("scheme")
-        if scheme_id not in _SCHEME_NAMES:
+        if scheme_id not in SCHEME_BY_ID:
             raise CorruptDataError(f"{ctx}: unknown scheme id {scheme_id}")
-        scheme = _SCHEME_NAMES[scheme_id]
+        kind = SCHEME_BY_ID[scheme_id]
+        scheme = kind.name
         bits = scale_format = encoding = groups = 0
-        if scheme in ("fp32", "fp16", "bf16", "raw"):
+        if kind.stores_values:
             encoding = m.u8("encoding")
             if encoding not in (fmt.ENCODING_BYTES, fmt.ENCODING_RANS16):
                 raise CorruptDataError(f"{ctx}: unknown passthrough encoding {encoding}")
@@ -174,9 +178,9 @@ def decode_entry(data: bytes, e: TensorEntry) -> torch.Tensor:
     """One tensor's values in its original dtype (see FORMAT.md section 4)."""
     ctx = f"tensor '{e.name}'"
     view = memoryview(data)
-    if e.scheme in ("fp32", "fp16", "bf16", "raw"):
-        stored = e.dtype if e.scheme == "raw" else fmt.PASSTHROUGH_DTYPES[_SCHEME_IDS_OF[e.scheme]]
-        if e.scheme != "raw" and not e.dtype.is_floating_point:
+    if e.kind.stores_values:
+        stored = e.kind.value_dtype or e.dtype
+        if e.kind.float_only and not e.dtype.is_floating_point:
             raise CorruptDataError(f"{ctx}: a {e.dtype} tensor cannot be stored as {e.scheme}")
         off, size = e.blobs[0]
         raw = _passthrough_bytes(view[off : off + size], e, torch.empty((), dtype=stored).element_size(), ctx)
@@ -195,7 +199,7 @@ def decode_entry(data: bytes, e: TensorEntry) -> torch.Tensor:
         raise CorruptDataError(f"{ctx}: symbols have shape {symbols.shape}, expected {(rows, cols)}")
     if symbols.dtype.kind not in "iu":
         raise CorruptDataError(f"{ctx}: symbols are not integers")
-    qmax = (1 << (e.bits - 1)) - 1 if e.scheme == "int" else {"pent": 2, "tern": 1, "step": STEP_QMAX}[e.scheme]
+    qmax = symbol_limit(e.scheme, e.bits)
     if symbols.size and (int(symbols.min()) < -qmax or int(symbols.max()) > qmax):
         raise CorruptDataError(f"{ctx}: symbols outside ±{qmax} for scheme {e.label}")
     scale_view = view[c_off : c_off + c_size]
@@ -214,9 +218,6 @@ def decode_entry(data: bytes, e: TensorEntry) -> torch.Tensor:
         scales = decode_scales(codes_t, e.scale_format)
     values = torch.from_numpy(symbols.astype(np.float32)) * scales[:, None]
     return values.reshape(e.shape).to(e.dtype)
-
-
-_SCHEME_IDS_OF = {"fp32": 1, "fp16": 2, "bf16": 3}
 
 
 def decode_symbols(view: memoryview, e: TensorEntry, rows: int, cols: int) -> np.ndarray:
@@ -251,18 +252,31 @@ def _passthrough_bytes(blob: memoryview, e: TensorEntry, item: int, ctx: str) ->
         if len(blob) != expected:
             raise CorruptDataError(f"{ctx}: {len(blob)} value bytes, expected {expected}")
         return bytes(blob)
+    return decode_value_words(blob, e, item).astype("<u2").tobytes()
+
+
+def stored_item_size(e: TensorEntry) -> int:
+    """Bytes per value of a value scheme's stored dtype."""
+    return torch.empty((), dtype=e.kind.value_dtype or e.dtype).element_size()
+
+
+def decode_value_words(blob: memoryview, e: TensorEntry, item: int | None = None) -> np.ndarray:
+    """The 16-bit words of a word-coded value blob (encoding 1), checked against the record."""
+    ctx = f"tensor '{e.name}'"
+    item = item or stored_item_size(e)
+    expected = e.numel * item
     if item < 2:
         raise CorruptDataError(f"{ctx}: 16-bit word coding needs an item size of at least 2")
     period = item // 2
     nwords = expected // 2
     try:
-        ctx = np.arange(nwords, dtype=np.uint16) % period if period > 1 else None
-        words = rans.decode(blob, contexts=ctx)
+        word_contexts = np.arange(nwords, dtype=np.uint16) % period if period > 1 else None
+        words = rans.decode(blob, contexts=word_contexts)
     except CorruptDataError as err:
         raise CorruptDataError(f"{ctx}: values frame: {err}") from None
     if words.shape != (nwords,) or words.dtype != np.uint16:
         raise CorruptDataError(f"{ctx}: values frame holds {words.dtype}{words.shape}, expected uint16({nwords},)")
-    return words.astype("<u2").tobytes()
+    return words
 
 
 class _Reader:

@@ -14,11 +14,11 @@ from pgolf_pack.analysis.checkpoint_report import (
 )
 from pgolf_pack.analysis.markdown import COMPRESSOR_LABELS, CONTEXT_LABELS, render
 from pgolf_pack.analysis.plots import render_all
-from pgolf_pack.artifact import write_atomic
 from pgolf_pack.artifact.format import MAGIC
 from pgolf_pack.checkpoint import load_state_dict
-from pgolf_pack.cli.common import EXIT_CODES_HELP, EXIT_OK, parse_bytes, run
+from pgolf_pack.cli.common import EXIT_CODES_HELP, EXIT_OK, code_size, parse_bytes, run
 from pgolf_pack.errors import InputError
+from pgolf_pack.files import write_atomic
 
 DESCRIPTION = f"""Report where a model's bytes go and how far each tensor is from its Shannon floor.
 
@@ -78,11 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    code_bytes = 0
-    for f in args.code:
-        if not f.is_file():
-            raise InputError(f"code file '{f}' does not exist")
-        code_bytes += f.stat().st_size
+    code_bytes = code_size(args.code)
     if args.out.exists() and not args.out.is_dir():
         raise InputError(f"--out '{args.out}' exists and is not a directory")
     if args.sample is not None and args.sample < 1:

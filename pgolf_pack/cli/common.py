@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
-from pgolf_pack.errors import BudgetError, PgolfPackError
+from pgolf_pack.errors import InputError, PgolfPackError
 
 EXIT_OK = 0
-EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2  # bad input, corrupt data or an infeasible budget
 EXIT_THRESHOLD = 3  # a --max-delta style check failed
 
@@ -22,15 +22,34 @@ def run(main: Callable[[], int], prog: str) -> int:
     """Run a command; turn our own errors into one line on stderr and a non-zero exit."""
     try:
         return main()
-    except BudgetError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except PgolfPackError as e:
+    except PgolfPackError as e:  # InputError, CorruptDataError, BudgetError
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; nothing was written", file=sys.stderr)
         return 130
+
+
+def code_size(files: Iterable[Path]) -> int:
+    """Bytes of the code files that ship with an artifact (they count against the budget)."""
+    total = 0
+    for f in files:
+        if not f.is_file():
+            raise InputError(f"code file '{f}' does not exist")
+        total += f.stat().st_size
+    return total
+
+
+def read_text(path: Path, what: str) -> str:
+    """A user-named text file's contents, or one InputError naming it."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise InputError(f"{what} '{path}' does not exist") from None
+    except IsADirectoryError:
+        raise InputError(f"{what} '{path}' is a directory, not a file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{what} '{path}' cannot be read ({e.__class__.__name__}: {e})") from None
 
 
 def progress(desc: str, enabled: bool) -> Callable[[Iterable], Iterable]:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import math
 import sys
 from pathlib import Path
 
-from pgolf_pack.artifact.writer import write_atomic
 from pgolf_pack.checkpoint import load_state_dict
-from pgolf_pack.cli.common import EXIT_CODES_HELP, EXIT_OK, parse_bytes, progress, run, table
+from pgolf_pack.cli.common import EXIT_CODES_HELP, EXIT_OK, code_size, parse_bytes, progress, read_text, run, table
 from pgolf_pack.errors import InputError
+from pgolf_pack.files import write_atomic
 from pgolf_pack.pack import PackResult, pack_checkpoint
-from pgolf_pack.planner import PASSTHROUGHS, Plan, default_specs, load_sensitivities
+from pgolf_pack.planner import Plan, default_specs, is_tiny, load_sensitivities
 from pgolf_pack.quant import QuantSpec
+from pgolf_pack.quant.spec import PASSTHROUGH
 
 DESCRIPTION = """Pack a trained checkpoint into a pgolf-pack artifact that fits a byte budget.
 
@@ -71,18 +73,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    code_bytes = 0
-    for f in args.code:
-        if not f.is_file():
-            raise InputError(f"code file '{f}' does not exist")
-        code_bytes += f.stat().st_size
+    code_bytes = code_size(args.code)
     output = args.output or args.checkpoint.with_suffix(".pgpk")
     if output.resolve() == args.checkpoint.resolve():
         raise InputError("the output path is the checkpoint itself; pass -o with another path")
     state_dict = load_state_dict(args.checkpoint, trust_pickle=args.trust_pickle)
-    plan = Plan.from_json(args.plan_in.read_text(), str(args.plan_in)) if args.plan_in else None
-    if args.plan_in and not args.plan_in.is_file():
-        raise InputError(f"plan '{args.plan_in}' does not exist")
+    plan = Plan.from_json(read_text(args.plan_in, "plan"), str(args.plan_in)) if args.plan_in else None
     if args.sensitivity and args.calibrate:
         raise InputError("pass either --sensitivity or --calibrate, not both")
     sens = load_sensitivities(args.sensitivity) if args.sensitivity else []
@@ -126,8 +122,7 @@ def _specs_for(schemes: str | None, force: list[str]):
         if "=" not in item:
             raise InputError(f"--force takes PATTERN=SPEC, got '{item}'")
         pattern, spec = item.split("=", 1)
-        if spec != "raw":
-            QuantSpec.parse(spec)
+        QuantSpec.parse(spec)
         forced.append((pattern, spec))
 
     def specs_for(name, tensor):
@@ -136,8 +131,8 @@ def _specs_for(schemes: str | None, force: list[str]):
                 return [spec]
         if chosen is None or not tensor.is_floating_point():
             return default_specs(tensor)
-        if tensor.dim() == 0 or tensor.numel() < 2:
-            return [s for s in chosen if s in PASSTHROUGHS] or list(PASSTHROUGHS)
+        if is_tiny(tensor):
+            return [s for s in chosen if s in PASSTHROUGH] or list(PASSTHROUGH)
         return chosen
 
     return specs_for
@@ -162,7 +157,7 @@ def report_text(r: PackResult, checkpoint: Path, output: Path, code: list[Path])
              f"{t.coded_bytes:,}", f"{t.floor_bytes:,.0f}"] for t in r.tensors]
     coded = sum(t.coded_bytes for t in r.tensors)
     floor = sum(t.floor_bytes for t in r.tensors)
-    params = sum(_numel(t.shape) for t in r.tensors)
+    params = sum(math.prod(t.shape) for t in r.tensors)
     lines = [
         f"pgolf-pack: {checkpoint} -> {output}",
         "",
@@ -178,13 +173,6 @@ def report_text(r: PackResult, checkpoint: Path, output: Path, code: list[Path])
         f"  headroom     {r.headroom:>14,} B",
     ]
     return "\n".join(lines)
-
-
-def _numel(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 if __name__ == "__main__":

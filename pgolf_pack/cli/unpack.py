@@ -9,7 +9,8 @@ from pathlib import Path
 
 import torch
 
-from pgolf_pack.artifact import load_artifact, write_atomic
+from pgolf_pack.artifact import load_artifact
+from pgolf_pack.files import write_atomic
 from pgolf_pack.cli.common import EXIT_CODES_HELP, EXIT_OK, run
 
 DESCRIPTION = """Decode a pgolf-pack artifact into a state dict: torch.save format (.pt) by default,

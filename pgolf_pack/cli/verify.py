@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from pgolf_pack.cli.common import EXIT_CODES_HELP, EXIT_OK, EXIT_THRESHOLD, run, table
-from pgolf_pack.verify import DEFAULT_FACTORY, verify
+from pgolf_pack.models import DEFAULT_FACTORY
+from pgolf_pack.verify import verify
 
 DESCRIPTION = """Evaluate the original checkpoint and the packed artifact on the same validation
 tokens, exactly as the challenge scores val_bpb (byte tables from the SentencePiece model,
