@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from pgolf_pack.artifact.writer import EncodedTensor, encode_artifact
+from pgolf_pack.checkpoint import check_state_dict
 from pgolf_pack.errors import BudgetError, InputError
 from pgolf_pack.planner import Plan, encode_with, plan_budget
 
@@ -64,10 +65,13 @@ def pack_checkpoint(
 
     Raises BudgetError when artifact + code_bytes cannot fit, InputError for unusable input.
     """
-    if budget <= 0:
-        raise InputError(f"budget must be a positive number of bytes, got {budget}")
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
+        raise InputError(f"budget must be a positive whole number of bytes, got {budget!r}")
+    if isinstance(code_bytes, bool) or not isinstance(code_bytes, int) or code_bytes < 0:
+        raise InputError(f"code_bytes must be a whole number >= 0, got {code_bytes!r}")
     if not state_dict:
         raise InputError("the state dict holds no tensors")
+    state_dict = check_state_dict(state_dict)
     if plan is None:
         plan = plan_budget(state_dict, budget, code_bytes=code_bytes, sensitivities=sensitivities,
                            specs_for=specs_for, threads=threads, progress=progress)

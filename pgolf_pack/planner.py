@@ -19,6 +19,7 @@ from __future__ import annotations
 import fnmatch
 import heapq
 import json
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -99,8 +100,8 @@ def load_sensitivities(path: str | Path) -> list[tuple[str, float]]:
         raise InputError(f"sensitivity file '{path}' does not exist") from None
     except json.JSONDecodeError as e:
         raise InputError(f"sensitivity file '{path}' is not JSON ({e.msg} at line {e.lineno})") from None
-    if not isinstance(d, dict) or not all(isinstance(v, (int, float)) and v >= 0 for v in d.values()):
-        raise InputError(f"sensitivity file '{path}' must map names or glob patterns to weights >= 0")
+    if not isinstance(d, dict) or not all(isinstance(v, (int, float)) and 0 <= v < math.inf for v in d.values()):
+        raise InputError(f"sensitivity file '{path}' must map names or glob patterns to finite weights >= 0")
     return [(str(k), float(v)) for k, v in d.items()]
 
 
@@ -127,13 +128,26 @@ def is_tiny(tensor: torch.Tensor) -> bool:
 
 def evaluate_candidates(name: str, tensor: torch.Tensor, specs: Iterable[str], previous_name: str, weight: float,
              threads: int | None = None) -> list[Candidate]:
-    """Exact bytes and damage of each spec for one tensor."""
+    """Exact bytes and damage of each spec for one tensor. A tensor holding NaN or Inf is only
+    ever stored exactly (`raw`); a candidate whose damage overflows is dropped."""
+    specs = list(dict.fromkeys(specs))  # keep order, drop repeats
+    if not is_finite(tensor):
+        if not any(QuantSpec.parse(s).is_passthrough for s in specs):
+            raise InputError(f"tensor '{name}' holds NaN or Inf values, which only 'raw' stores (exactly); "
+                             "allow a passthrough for it instead of forcing a quantized scheme")
+        specs = ["raw"]
     out = []
     stats = RowStats.of(tensor) if tensor.is_floating_point() and tensor.numel() > 1 else None
-    for text in dict.fromkeys(specs):  # keep order, drop repeats
+    for text in specs:
         encoded, damage = encode_with(name, tensor, text, threads=threads, stats=stats)
         out.append(Candidate(text, encoded.cost(previous_name), weight * damage))
-    return out
+    finite = [c for c in out if math.isfinite(c.damage)]
+    return finite or out[:1]
+
+
+def is_finite(tensor: torch.Tensor) -> bool:
+    """No NaN or Inf (always true for integer tensors)."""
+    return not tensor.is_floating_point() or bool(torch.isfinite(tensor).all())
 
 
 def encode_with(name: str, tensor: torch.Tensor, text: str, threads: int | None = None,
@@ -144,13 +158,19 @@ def encode_with(name: str, tensor: torch.Tensor, text: str, threads: int | None 
         raise InputError(f"tensor '{name}' has dtype {tensor.dtype}; only 'raw' can store it")
     if (tensor.dim() == 0 or tensor.numel() == 0) and not spec.is_passthrough:
         raise InputError(f"tensor '{name}' is a scalar or empty; store it as fp32, fp16 or bf16")
+    exact = spec.scheme == "raw" or spec.kind.value_dtype == tensor.dtype
+    if not exact and not is_finite(tensor):
+        raise InputError(f"tensor '{name}' holds NaN or Inf values, which '{text}' cannot store; store it as raw")
     q = quantize(tensor, spec, stats)
     if not tensor.is_floating_point():
         return encode_tensor(name, q, threads=threads), 0.0
-    exact = spec.scheme == "fp32" and tensor.dtype == torch.float32
     # damage of what a loader returns: the reconstruction cast to the tensor's own dtype
     restored = dequantize(q) if tensor.dtype == torch.float32 else dequantize(q).to(tensor.dtype).float()
-    damage = 0.0 if exact else float((restored - tensor.detach().float()).square().sum())
+    damage = 0.0
+    if not exact:
+        damage = float((restored - tensor.detach().float()).square().sum())
+        if not math.isfinite(damage):  # float32 overflows past |error| ~ 1.8e19: redo in float64
+            damage = float((restored.double() - tensor.detach().double()).square().sum())
     return encode_tensor(name, q, threads=threads), damage
 
 
@@ -233,6 +253,9 @@ def evaluate_tensors(
 ) -> list[TensorPlan]:
     """Every tensor's candidates with exact bytes and weighted damage (the expensive part)."""
     sens = list(sensitivities)
+    bad = [(p, w) for p, w in sens if not 0 <= w < math.inf]
+    if bad:
+        raise InputError(f"sensitivity weights must be finite and >= 0, got {bad[0][1]} for '{bad[0][0]}'")
     specs_for = specs_for or (lambda name, t: default_specs(t))
     items = list(state_dict.items())
     previous = [""] + [name for name, _ in items[:-1]]

@@ -26,7 +26,6 @@ the same context array back, since contexts are side information the caller keep
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 

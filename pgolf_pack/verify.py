@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from pgolf_pack.artifact import read_artifact
+from pgolf_pack.artifact.format import DEFAULT_MAX_ELEMENTS
 from pgolf_pack.bpb import BpbResult, build_byte_tables, evaluate, load_val_tokens
 from pgolf_pack.checkpoint import load_state_dict
 from pgolf_pack.errors import InputError
@@ -62,12 +63,13 @@ def verify(
     device: str = "auto",
     model: str | None = None,
     trust_pickle: bool = False,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
     progress: bool = False,
 ) -> VerifyResult:
     """Score the checkpoint and the packed artifact on the same validation tokens."""
     dev = resolve_device(device)
     original = load_state_dict(checkpoint, trust_pickle=trust_pickle)
-    packed_artifact = read_artifact(artifact)
+    packed_artifact = read_artifact(artifact, max_elements=max_elements)
     packed = packed_artifact.tensors()
     missing = [k for k in original if k not in packed]
     extra = [k for k in packed if k not in original]

@@ -127,7 +127,7 @@ def manifest_file(records: bytes, count: int, blobs: bytes = b"") -> bytes:
         (manifest_file(varint(0) + varint(1) + b"\xff" + b"\x01\x00", 1), "not UTF-8"),
         (manifest_file(varint(0) + varint(1) + b"a\x01\x09" + b"\x01" * 9, 1), "9 dimensions exceed 8"),
         (manifest_file(varint(0) + varint(1) + b"a\x01\x01" + varint(1 << 40) + b"\x01\x00\x00", 1),
-         "exceed the reader's limit"),
+         "exceed the format's limit"),
         (manifest_file(varint(0) + varint(1) + b"a\x01\x01\x04\x63", 1), "unknown scheme id 99"),
         (manifest_file(varint(0) + varint(1) + b"a\x01\x01\x04\x01\x07\x10", 1), "unknown passthrough encoding 7"),
         (manifest_file(varint(0) + varint(1) + b"a\x01\x01\x04\x01\x00\x10", 1), "runs past the end"),
@@ -153,7 +153,11 @@ def test_bad_blob_contents_are_caught_with_the_tensor_named():
     frame = rans.encode(np.zeros((3, 3), dtype=np.int8))
     scales = b"\x00\x3c" * 2  # two fp16 ones
     rec = varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(2) + varint(4) + b"\x0a\x06\x00\x00" + varint(len(frame)) + varint(4)
-    with pytest.raises(CorruptDataError, match=r"tensor 'w': symbols have shape \(3, 3\), expected \(2, 4\)"):
+    with pytest.raises(CorruptDataError, match=r"tensor 'w': symbols frame: limit exceeded: .* limit of 8 symbols"):
+        decode_artifact(manifest_file(rec, 1, frame + scales)).tensors()
+    frame = rans.encode(np.zeros((4, 2), dtype=np.int8))  # the right count in the wrong shape
+    rec = varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(2) + varint(4) + b"\x0a\x06\x00\x00" + varint(len(frame)) + varint(4)
+    with pytest.raises(CorruptDataError, match=r"tensor 'w': symbols frame: holds int8\[4, 2\], expected integers of shape \[2, 4\]"):
         decode_artifact(manifest_file(rec, 1, frame + scales)).tensors()
     frame = rans.encode(np.full((2, 4), 40, dtype=np.int8))
     rec = varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(2) + varint(4) + b"\x0a\x06\x00\x00" + varint(len(frame)) + varint(4)

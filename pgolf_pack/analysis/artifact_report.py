@@ -17,9 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from pgolf_pack import rans
 from pgolf_pack._version import __version__
 from pgolf_pack.analysis import names as tnames
 from pgolf_pack.analysis.checkpoint_report import DEFAULT_SAMPLE, REPORT_FORMAT
@@ -31,9 +29,9 @@ from pgolf_pack.analysis.symbols import passthrough_report, symbol_report
 from pgolf_pack.analysis.totals import per_tensor_generic, quantized, scheme_totals, summary_of
 from pgolf_pack.artifact import format as fmt
 from pgolf_pack.artifact import read_artifact
-from pgolf_pack.artifact.reader import TensorEntry, decode_symbols, decode_value_words, stored_item_size
-from pgolf_pack.errors import CorruptDataError
-from pgolf_pack.quant.scales import decode_scales
+from pgolf_pack.artifact.reader import (
+    TensorEntry, decode_entry, decode_row_scales, decode_symbols, decode_value_words, quantized_shape, stored_item_size,
+)
 
 STORED = "stored"
 MAX_HISTOGRAMS = 8
@@ -41,15 +39,15 @@ MAX_HISTOGRAMS = 8
 
 def analyze_artifact(path: str | Path, *, code_bytes: int = 0, code_files: list[str] | None = None,
                      sample: int | None = DEFAULT_SAMPLE, buckets: int = 8, threads: int | None = None,
-                     progress: Progress | None = None) -> Report:
+                     progress: Progress | None = None, max_elements: int = fmt.DEFAULT_MAX_ELEMENTS) -> Report:
     """The report dict for an artifact (see docs/ANALYZE.md). Raises CorruptDataError or
-    InputError on a bad file."""
+    InputError on a bad file: the same checks as the loader's, the same `max_elements`."""
     with single_threaded_torch():
-        return _analyze(path, code_bytes, code_files, sample, buckets, threads, progress)
+        return _analyze(read_artifact(path, max_elements=max_elements), path, code_bytes, code_files, sample, buckets,
+                        threads, progress)
 
 
-def _analyze(path, code_bytes, code_files, sample, buckets, threads, progress) -> dict:
-    art = read_artifact(path)
+def _analyze(art, path, code_bytes, code_files, sample, buckets, threads, progress) -> dict:
     data = art.data
     entries = list(art.entries)
     names = [e.name for e in entries]
@@ -68,6 +66,7 @@ def _analyze(path, code_bytes, code_files, sample, buckets, threads, progress) -
         last: tuple[str, np.ndarray, str] | None = None
         for name in group:
             e = by_name[name]
+            decode_entry(data, e)  # every check the loader makes: the report covers only what loads
             if e.kind.stores_values:
                 entry, hist = _passthrough(data, e), None
                 last = None
@@ -148,16 +147,9 @@ def _coded(data: bytes, e: TensorEntry, names, last, generic, buckets, keep) -> 
     (s_off, s_size), (c_off, c_size) = e.blobs[:2]
     symbol_blob, scale_blob = data[s_off:s_off + s_size], data[c_off:c_off + c_size]
     groups_blob = b"" if len(e.blobs) < 3 else data[e.blobs[2][0]:e.blobs[2][0] + e.blobs[2][1]]
-    rows = e.shape[0] if len(e.shape) > 1 else 1
-    symbols = decode_symbols(memoryview(data), e, rows, e.numel // rows if rows else 0)
-    rows = symbols.shape[0]
-    if e.scale_format == 0:
-        scales = np.frombuffer(scale_blob, dtype="<f2").astype(np.float32)
-    else:
-        codes = _decode(scale_blob, e, "scales").astype(np.int64)
-        scales = decode_scales(torch.from_numpy(codes), e.scale_format).numpy()
-    if scales.shape != (rows,):
-        raise CorruptDataError(f"tensor '{e.name}': {scales.size} scales for {rows} rows")
+    rows, cols = quantized_shape(e)
+    symbols = decode_symbols(memoryview(data), e, rows, cols)
+    scales = decode_row_scales(memoryview(data), e, rows).numpy()
     spec = _label(e)
     prev_name = tnames.previous_layer(e.name, names)
     usable = last is not None and last[0] == prev_name and last[2] == spec and last[1].shape == symbols.shape
@@ -185,9 +177,3 @@ def _passthrough(data: bytes, e: TensorEntry) -> dict:
     stored = passthrough_report(e.scheme, blob, e.encoding, e.record_bytes, floor) | {"damage": None}
     return _base(e) | {"analysed": False, "stats": None, "planner_spec": None, "stored": stored}
 
-
-def _decode(blob: bytes, e: TensorEntry, what: str) -> np.ndarray:
-    try:
-        return rans.decode(blob)
-    except CorruptDataError as err:
-        raise CorruptDataError(f"tensor '{e.name}': {what} frame: {err}") from None

@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import torch
 
+from pgolf_pack.errors import InputError
+
 MAGIC = b"PGPK"
 VERSION = 1
 MAX_TENSORS = 100_000
 MAX_DIMS = 8
-DEFAULT_MAX_ELEMENTS = 1 << 31  # per tensor (reader limit)
+MAX_TENSOR_ELEMENTS = 1 << 28  # per tensor: the codec's frame limit (rans.DEFAULT_MAX_SYMBOLS); writers refuse more
+MAX_DIM = (1 << 63) - 1  # a dimension torch can hold
+# Total elements a reader decodes by default: ~1 GiB of float32, several times what any 16 MB
+# artifact of a real model holds. Valid frames code all-zero tensors in almost no bytes, so
+# without a cap a tiny artifact could ask for any amount of memory; callers raise it on purpose.
+DEFAULT_MAX_ELEMENTS = 1 << 28
 CRC_BYTES = 4
 
 # Section 3, "Dtypes"
@@ -65,3 +72,13 @@ def container_bound(count: int) -> int:
     """An upper bound on container_bytes(...)["total_bytes"] for `count` records whose
     manifest is under 256 MiB (a 4-byte length varint)."""
     return len(MAGIC) + 1 + 4 + varint_len(count) + CRC_BYTES
+
+
+def check_name(name: str) -> None:
+    """A tensor name an artifact can hold: non-empty, encodable as UTF-8 (no lone surrogates)."""
+    if not isinstance(name, str) or not name:
+        raise InputError(f"tensor names must be non-empty strings, got {name!r}")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"tensor name {name!r} is not valid Unicode (a lone surrogate); rename it") from None

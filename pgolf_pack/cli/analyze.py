@@ -16,7 +16,7 @@ from pgolf_pack.analysis.markdown import COMPRESSOR_LABELS, CONTEXT_LABELS, rend
 from pgolf_pack.analysis.plots import render_all
 from pgolf_pack.artifact.format import MAGIC
 from pgolf_pack.checkpoint import load_state_dict
-from pgolf_pack.cli.common import EXIT_CODES_HELP, EXIT_OK, code_size, parse_bytes, run
+from pgolf_pack.cli.common import EXIT_CODES_HELP, EXIT_OK, add_max_elements, code_size, parse_bytes, run
 from pgolf_pack.errors import InputError
 from pgolf_pack.files import write_atomic
 
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-pickle", action="store_true",
                    help="allow checkpoints that need code to unpickle (only for files you trust)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_max_elements(p)
     return p
 
 
@@ -94,7 +95,8 @@ def _main(args: argparse.Namespace) -> int:
     bar = _bar if show else None
     if _is_artifact(args.input):
         report = analyze_artifact(args.input, code_bytes=code_bytes, code_files=[str(c) for c in args.code],
-                                  sample=sample, buckets=args.buckets, threads=args.threads, progress=bar)
+                                  sample=sample, buckets=args.buckets, threads=args.threads, progress=bar,
+                                  max_elements=args.max_elements)
     else:
         from pgolf_pack.planner import load_sensitivities
 

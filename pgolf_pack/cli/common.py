@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -28,6 +29,25 @@ def run(main: Callable[[], int], prog: str) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; nothing was written", file=sys.stderr)
         return 130
+
+
+def add_max_elements(p: argparse.ArgumentParser) -> None:
+    """--max-elements: the reader's cap on the elements an artifact may declare in all."""
+    from pgolf_pack.artifact.format import DEFAULT_MAX_ELEMENTS
+
+    p.add_argument("--max-elements", type=_positive_int, default=DEFAULT_MAX_ELEMENTS, metavar="N",
+                   help=f"refuse artifacts that declare more than N elements in all (default {DEFAULT_MAX_ELEMENTS:,}, "
+                        "about 1 GiB of float32; a tiny artifact can declare huge all-zero tensors)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' must be at least 1")
+    return value
 
 
 def code_size(files: Iterable[Path]) -> int:

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from pgolf_pack.cli.common import EXIT_CODES_HELP, EXIT_OK, EXIT_THRESHOLD, run, table
+from pgolf_pack.cli.common import EXIT_CODES_HELP, EXIT_OK, EXIT_THRESHOLD, add_max_elements, run, table
 from pgolf_pack.models import DEFAULT_FACTORY
 from pgolf_pack.verify import verify
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("artifact", type=Path, help="the .pgpk artifact written by pgolf-pack")
     p.add_argument("--checkpoint", type=Path, required=True, help="the original state dict (.pt/.safetensors)")
+    add_max_elements(p)
     p.add_argument("--val", required=True, metavar="GLOB", help="validation shards, e.g. 'data/fineweb_val_*.bin'")
     p.add_argument("--tokenizer", type=Path, required=True, help="the SentencePiece .model the shards were made with")
     p.add_argument("--seq-len", type=int, default=1024, help="tokens per sequence or window (default 1024)")
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(args: argparse.Namespace) -> int:
     r = verify(args.artifact, args.checkpoint, args.val, args.tokenizer, seq_len=args.seq_len, stride=args.stride,
                max_tokens=args.max_tokens, batch_size=args.batch_size, device=args.device, model=args.model,
-               trust_pickle=args.trust_pickle, progress=not args.quiet and sys.stderr.isatty())
+               trust_pickle=args.trust_pickle, max_elements=args.max_elements, progress=not args.quiet and sys.stderr.isatty())
     failed = args.max_delta is not None and r.delta_bpb > args.max_delta
     if args.json:
         print(json.dumps(r.to_dict() | {"max_delta": args.max_delta, "passed": not failed}))
