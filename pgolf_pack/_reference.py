@@ -446,13 +446,13 @@ def decode(data: bytes, *, contexts: np.ndarray | None = None, max_symbols: int 
     ndim = r.u8()
     if ndim > 8:
         raise CorruptDataError("ndim > 8")
-    shape, n = [], 1
-    for _ in range(ndim):
-        d = r.varint()
-        shape.append(d)
-        n *= d
-        if n > max_symbols:
-            raise CorruptDataError("too many symbols")
+    shape = [r.varint() for _ in range(ndim)]
+    nonzero = math.prod(d for d in shape if d)
+    if nonzero * np.dtype(DTYPES[code]).itemsize > (1 << 63) - 1:
+        raise CorruptDataError("no array can have this shape")
+    n = nonzero if all(shape) else 0
+    if n > max_symbols:
+        raise CorruptDataError("too many symbols")
     offset = r.zigzag()
     K = r.varint()
     if not 1 <= K <= 65536:
@@ -467,6 +467,8 @@ def decode(data: bytes, *, contexts: np.ndarray | None = None, max_symbols: int 
     if run == 0 and T != 1:
         raise CorruptDataError("tables without contexts")
     tables = [read_table(r, K, precision) for _ in range(T)]
+    if run == 0 and n and not any(tables[0]):
+        raise CorruptDataError("the only table is empty but the frame holds symbols")
     W = r.u8()
     if W not in VALID_LANES:
         raise CorruptDataError("bad lanes")
