@@ -259,8 +259,12 @@ TableRun read_table_run(ByteReader& r, size_t K, unsigned precision) {
         t.freq.push_back(uint32_t(M));
         return t;
     }
-    // Grown as frequencies are read (each takes at least one bit), not reserved from `count`:
-    // a count the bytes cannot back fails as truncation before it costs memory.
+    // Every stored frequency takes at least one bit, so a count the remaining bytes cannot back
+    // fails here, before it costs memory; one that they can is reserved exactly.
+    PGOLF_REQUIRE(count - 1 <= 8 * uint64_t(r.remaining()), Status::Truncated,
+            "table of " + std::to_string(count) + " entries needs at least " + std::to_string(count - 1) +
+                " bits; " + std::to_string(r.remaining()) + " bytes remain");
+    t.freq.reserve(size_t(count));
     BitReader bits(r);
     RiceState rice;
     int64_t previous = 0;

@@ -32,6 +32,9 @@ EncoderTables::EncoderTables(const TableSet& tables) {
 
 DecoderTables::DecoderTables(const TableSet& tables, bool use_slots) : precision(tables.precision), slots(use_slots) {
     if (!slots) {
+        size_t total = 0;
+        for (const auto& r : tables.runs) total += r.freq.size() + 1;
+        cum.reserve(total);  // exactly: growing by doubling would peak at three times this
         for (const auto& r : tables.runs) {
             base.push_back(cum.size());
             first.push_back(r.first);
