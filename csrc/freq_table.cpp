@@ -262,8 +262,8 @@ TableRun read_table_run(ByteReader& r, size_t K, unsigned precision) {
     // Every stored frequency takes at least one bit, so a count the remaining bytes cannot back
     // fails here, before it costs memory; one that they can is reserved exactly.
     PGOLF_REQUIRE(count - 1 <= 8 * uint64_t(r.remaining()), Status::Truncated,
-            "table of " + std::to_string(count) + " entries needs at least " + std::to_string(count - 1) +
-                " bits; " + std::to_string(r.remaining()) + " bytes remain");
+            "table ends inside field 'table.bits': its " + std::to_string(count) + " entries need at least " +
+                std::to_string(count - 1) + " bits, and " + std::to_string(r.remaining()) + " bytes remain");
     t.freq.reserve(size_t(count));
     BitReader bits(r);
     RiceState rice;
