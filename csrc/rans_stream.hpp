@@ -63,6 +63,7 @@ struct EncoderTables {
 //    binary search per symbol. Memory is proportional to the serialised tables, which is how
 //    a decode of a crafted frame of many high-precision tables stays proportional to its
 //    bytes (docs/SECURITY.md); the frame decoder picks it when slots would cost more.
+// Either way a decode must not select an empty table: decode_frame refuses such contexts first.
 struct DecoderTables {
     DecoderTables(const TableSet& tables, bool slots);
     unsigned precision;
