@@ -28,6 +28,8 @@ CAP_BYTES = 192 << 20
 def run_capped(frame: bytes, calls: str, contexts=None, cap=CAP_BYTES) -> dict:
     """Run `calls` (statements over `frame`, `ctx`, `rans`) in a child under `cap` more bytes
     of address space; returns {"ok": bool, "error": str, "rss_kb": int} from the child."""
+    if not os.path.exists("/proc/self/statm"):
+        pytest.skip("the address-space cap reads the child's size from Linux /proc")
     code = textwrap.dedent(
         """
         import json, resource, sys
@@ -103,19 +105,12 @@ def test_slot_table_bomb_is_bounded():
     """Many two-symbol tables at a high precision code a few symbols: the decoder must not
     expand every table into 2^precision slots (4096 x 4096 x 6 bytes here)."""
     tables, n = 4096, 8
-    body = header(dtype=1, shape=(n,), alphabet=2, precision=12, tables=tables, run=1)
-    body += table(0, 2, [2048]) * tables
-    # a real payload for the first n symbols (contexts 0..n-1, all coding symbol 0 at 1/2)
+    # the encoder writes this frame for 8 zeros under 4,096 explicit tables: it is valid
     arr = np.zeros(n, dtype=np.int8)
-    ctx = np.arange(n, dtype=np.uint16)
     half = rans.FrequencyTable(np.array([2048, 2048]), 12)
-    good = rans.encode(arr, contexts=ctx, tables=[half] * tables, lanes=4)
-    info = rans.frame_info(good)
-    payload_and_dir = good[len(good) - 4 - info.payload_bytes - 1 - len(varint(info.chunk_size))
-                           - len(varint(info.payload_bytes)) : -4]
-    frame = with_crc(body + payload_and_dir)
-    assert frame == good  # the encoder writes exactly this frame: it is valid
-    assert len(frame) < 40_000
+    frame = rans.encode(arr, contexts=np.arange(n), tables=[half] * tables, lanes=4)
+    crafted = header(dtype=1, shape=(n,), alphabet=2, precision=12, tables=tables, run=1) + table(0, 2, [2048]) * tables
+    assert frame.startswith(crafted) and len(frame) < 40_000
     full_ctx = np.arange(n)
     # slot tables for this frame would take 4096 * 4096 * 6 bytes = 96 MiB; the cap is a third
     out = run_capped(frame, """
