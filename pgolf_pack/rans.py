@@ -37,6 +37,7 @@ from pgolf_pack.errors import InputError
 
 __all__ = [
     "FrameInfo",
+    "FrameTables",
     "FrequencyTable",
     "decode",
     "encode",

@@ -153,6 +153,21 @@ def test_empty_only_table_without_contexts_is_corrupt():
     assert rans.decode(empty).shape == (0,) and ref.decode(empty).shape == (0,)
 
 
+def test_frame_tables_are_dense_on_access_and_ranges_without_it():
+    ctx = np.array([0, 2, 0, 2], dtype=np.uint16)
+    frame = rans.encode(np.array([1, 5, 3, 6], dtype=np.int8), contexts=ctx)
+    tables = rans.frame_info(frame).tables
+    assert len(tables) == 3 and [t.alphabet for t in tables] == [6, 6, 6]
+    assert all(t.offset == 1 for t in tables[0:3])
+    assert tables.nonzero_range(1)[1].size == 0  # the unused context: an empty table
+    for i, dense in enumerate(tables):
+        first, run = tables.nonzero_range(i)
+        np.testing.assert_array_equal(dense.frequencies[first : first + run.size], run)
+        assert dense.frequencies.sum() == (1 << dense.precision if run.size else 0) == run.sum()
+    first, run = tables.nonzero_range(2)
+    assert (first, list(run > 0)) == (4, [True, True])  # values 5 and 6 at offset 1
+
+
 def test_decode_limits_are_checked_before_allocating():
     with pytest.raises(CorruptDataError, match="limit"):
         _rans.frame_info(single_symbol_bomb(), max_table_entries=1 << 20)
@@ -191,20 +206,19 @@ def _decode_or_none(call, frame, ctx):
         return None
 
 
-@given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.sampled_from(["byte", "varint", "insert", "delete", "ctx"]))
-def test_mutated_frames_native_and_reference_agree(seed, count, how):
-    """Differential check over whole frames, headers and tables included (CRC re-sealed): the
-    native decoder (every kernel) and the reference both raise CorruptDataError, or both
-    return the same array. Mutations set bytes, splice random varints into the header and
-    tables, insert and delete bytes, or hand the decoder other contexts."""
-    rng = np.random.default_rng(seed)
-    frame, ctx = _sample_frames(rng)
+MUTATIONS = ["byte", "varint", "insert", "delete", "ctx"]
+
+
+def mutate(rng, frame: bytes, ctx, how: str, count: int):
+    """`frame` with `count` mutations of kind `how` and its CRC re-sealed, and the contexts to
+    decode it with: set bytes, splice plausible varints where the header and tables live,
+    insert or delete bytes, or ("ctx") keep the bytes and hand the decoder other contexts."""
     body = bytearray(frame[:-4])
     for _ in range(count if how != "ctx" else 0):
         pos = int(rng.integers(4, len(body)))
         if how == "byte":
             body[pos] = int(rng.integers(0, 256))
-        elif how == "varint":  # a plausible field value where the header and tables live
+        elif how == "varint":
             pos = int(rng.integers(5, min(len(body), 40)))
             value = int(rng.choice([0, 1, 2, 3, 4, 16, 17, 255, 4096, 65535, 65536, 2**28, 2**63, 2**64 - 1]))
             body[pos : pos + int(rng.integers(1, 3))] = varint(value)
@@ -214,15 +228,31 @@ def test_mutated_frames_native_and_reference_agree(seed, count, how):
             del body[pos]
     if how == "ctx":
         ctx = None if ctx is None or rng.random() < 0.2 else rng.integers(0, 4, max(0, len(ctx) + int(rng.integers(-1, 2))))
-    mutated = with_crc(bytes(body))
-    expected = _decode_or_none(ref.decode, mutated, ctx)
+    return with_crc(bytes(body)), ctx
+
+
+def native_and_reference_agree(frame: bytes, ctx) -> bool:
+    """Both decoders (native: every kernel) raise CorruptDataError, or all return the same
+    array; anything else fails an assertion. Returns whether the frame was accepted."""
+    expected = _decode_or_none(ref.decode, frame, ctx)
     for kernel in rans.kernels():
-        got = _decode_or_none(lambda f, contexts: rans.decode(f, contexts=contexts, kernel=kernel), mutated, ctx)
-        assert (got is None) == (expected is None), (kernel, mutated.hex(), "native" if got is not None else "ref")
+        got = _decode_or_none(lambda f, contexts: rans.decode(f, contexts=contexts, kernel=kernel), frame, ctx)
+        assert (got is None) == (expected is None), (kernel, frame.hex(), "native" if got is not None else "ref")
         if got is not None:
             assert got.dtype == expected.dtype and got.shape == expected.shape
             np.testing.assert_array_equal(got, expected)
     try:
-        rans.frame_info(mutated)
+        rans.frame_info(frame)
     except CorruptDataError:
         assert expected is None  # frame_info refuses only what decode refuses too
+    return expected is not None
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.sampled_from(MUTATIONS))
+def test_mutated_frames_native_and_reference_agree(seed, count, how):
+    """Differential check over whole frames, headers and tables included (CRC re-sealed): the
+    native decoder and the reference make the same decision and return the same array.
+    benchmarks/frame_mutants.py runs the same check in bulk."""
+    rng = np.random.default_rng(seed)
+    frame, ctx = _sample_frames(rng)
+    native_and_reference_agree(*mutate(rng, frame, ctx, how, count))
