@@ -263,13 +263,14 @@ def decode(
         CorruptDataError: the bytes fail any check (see module docstring).
     """
     ctx = None if contexts is None else _as_context_array(contexts)
-    return _rans.decode(data, contexts=ctx, threads=_threads(threads), kernel=kernel, max_symbols=max_symbols)
+    return _rans.decode(data, contexts=ctx, threads=_threads(threads), kernel=kernel,
+                        max_symbols=_max_symbols(max_symbols))
 
 
 def frame_info(data: bytes | bytearray | memoryview | np.ndarray, *, max_symbols: int = DEFAULT_MAX_SYMBOLS) -> FrameInfo:
     """Validate a frame's header, tables and directory (not its payload) and describe it.
     Costs memory in proportion to the frame's bytes (docs/SECURITY.md)."""
-    d = _rans.frame_info(data, max_symbols=max_symbols)
+    d = _rans.frame_info(data, max_symbols=_max_symbols(max_symbols))
     offset = _natural_offset(d["offset"], d["dtype"])
     tables = FrameTables(d["tables"], d["alphabet"], d["precision"], offset)
     return FrameInfo(
@@ -339,6 +340,13 @@ def _align_tables(tables: list[FrequencyTable]) -> tuple[int, list[np.ndarray]]:
 def _natural_offset(offset: int, dtype: np.dtype) -> int:
     """The frame stores the offset as a 64-bit pattern; read it back in the dtype's domain."""
     return offset + (1 << 64) if np.dtype(dtype).kind == "u" and offset < 0 else offset
+
+
+def _max_symbols(limit: int) -> int:
+    """The output limit as the native code takes it: an integer in [0, 2^64)."""
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or not 0 <= int(limit) < 1 << 64:
+        raise InputError(f"max_symbols must be an integer in [0, 2^64), got {limit!r}")
+    return int(limit)
 
 
 def _threads(threads: int | None) -> int:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from pgolf_pack import _rans, rans
 from pgolf_pack import _reference as ref
-from pgolf_pack.errors import CorruptDataError
+from pgolf_pack.errors import CorruptDataError, InputError
 
 from test_rans_corrupt import header, table, varint, with_crc
 
@@ -167,6 +167,15 @@ def test_frame_tables_are_dense_on_access_and_ranges_without_it():
         assert dense.frequencies.sum() == (1 << dense.precision if run.size else 0) == run.sum()
     first, run = tables.nonzero_range(2)
     assert (first, list(run > 0)) == (4, [True, True])  # values 5 and 6 at offset 1
+
+
+@pytest.mark.parametrize("limit", [-1, 2**64, 1.5, True, "10"])
+def test_bad_output_limit_is_an_input_error(limit):
+    frame = rans.encode(np.zeros(3, dtype=np.int8))
+    for call in (rans.decode, rans.frame_info):
+        with pytest.raises(InputError, match="max_symbols must be an integer"):
+            call(frame, max_symbols=limit)
+    assert rans.decode(frame, max_symbols=np.uint64(3)).shape == (3,)
 
 
 def test_decode_limits_are_checked_before_allocating():
