@@ -27,11 +27,12 @@ from pathlib import Path
 
 import torch
 
-from pgolf_pack.artifact.format import container_bound
+from pgolf_pack.artifact.format import container_bound, container_bytes
 from pgolf_pack.artifact.writer import EncodedTensor, encode_tensor
 from pgolf_pack.errors import BudgetError, InputError
 from pgolf_pack.quant import QuantSpec, RowStats, dequantize, quantize
 from pgolf_pack.quant.spec import PASSTHROUGH
+from pgolf_pack.text import dumps_json
 
 PLAN_FORMAT = "pgolf-plan/1"
 # Step sizes in row standard deviations: from ~8 bits/weight down to ~1.
@@ -44,6 +45,7 @@ class Candidate:
     spec: str
     bytes: int  # record + blobs, exactly
     damage: float
+    record_bytes: int | None = None  # the record alone (it sizes the manifest's length varint); None: unknown
 
 
 @dataclass
@@ -74,7 +76,7 @@ class Plan:
     tensors: list[dict] = field(default_factory=list)
 
     def to_json(self) -> str:
-        return json.dumps({"format": PLAN_FORMAT} | asdict(self), indent=1)
+        return dumps_json({"format": PLAN_FORMAT} | asdict(self), indent=1)  # strict JSON: no NaN
 
     @classmethod
     def from_json(cls, text: str, where: str = "plan") -> Plan:
@@ -132,7 +134,7 @@ def evaluate_candidates(name: str, tensor: torch.Tensor, specs: Iterable[str], p
     stats = RowStats.of(tensor) if tensor.is_floating_point() and tensor.numel() > 1 else None
     for text in dict.fromkeys(specs):  # keep order, drop repeats
         encoded, damage = encode_with(name, tensor, text, threads=threads, stats=stats)
-        out.append(Candidate(text, encoded.cost(previous_name), weight * damage))
+        out.append(Candidate(text, encoded.cost(previous_name), weight * damage, len(encoded.record(previous_name))))
     return out
 
 
@@ -259,15 +261,19 @@ def evaluate_tensors(
 
 def plan_from(tensors: list[TensorPlan], budget: int, code_bytes: int = 0) -> Plan:
     """Solve for one budget over evaluated tensors (cheap: call it for many budgets)."""
-    overhead = container_bound(len(tensors))
+    overhead = container_overhead(tensors)
     available = budget - code_bytes - overhead
     try:
         solve(tensors, available)
     except BudgetError:
-        smallest = sum(min(c.bytes for c in t.candidates) for t in tensors) + overhead + code_bytes
+        artifact = smallest_artifact(tensors)
+        smallest = artifact + code_bytes
+        needed = sum(min(c.bytes for c in t.candidates) for t in tensors) + overhead + code_bytes
+        reserve = "" if smallest > budget else (  # the few bytes between the exact size and the planner's bound
+            f"; the planner reserves {overhead:,} bytes for the container, so it needs a budget of {needed:,}")
         raise BudgetError(
             f"budget of {budget:,} bytes cannot be met: the smallest artifact these schemes allow is "
-            f"{smallest - code_bytes:,} bytes + {code_bytes:,} bytes of code = {smallest:,} bytes"
+            f"{artifact:,} bytes + {code_bytes:,} bytes of code = {smallest:,} bytes{reserve}"
         ) from None
     return Plan(
         budget=budget,
@@ -278,6 +284,24 @@ def plan_from(tensors: list[TensorPlan], budget: int, code_bytes: int = 0) -> Pl
         tensors=[{"name": t.name, "spec": t.chosen.spec, "bytes": t.chosen.bytes, "damage": t.chosen.damage,
                   "candidates": [[c.spec, c.bytes, c.damage] for c in t.candidates]} for t in tensors],
     )
+
+
+def container_overhead(tensors: list[TensorPlan]) -> int:
+    """Bytes to reserve for the container around any choice of candidates: exact for the manifest
+    of the largest records, so never too few, and exact for every choice unless the records'
+    sizes straddle a varint length (128 B, 16 KiB, 2 MiB of manifest)."""
+    if any(c.record_bytes is None for t in tensors for c in t.candidates):  # sizes from elsewhere: the bound
+        return container_bound(len(tensors))
+    return container_bytes([max(c.record_bytes for c in t.candidates) for t in tensors])["total_bytes"]
+
+
+def smallest_artifact(tensors: list[TensorPlan]) -> int:
+    """The exact size of the smallest artifact the candidates allow: each tensor's smallest
+    candidate (ties: the shortest record) plus the container bytes around those records."""
+    smallest = [min(t.candidates, key=lambda c: (c.bytes, c.record_bytes or 0)) for t in tensors]
+    if any(c.record_bytes is None for c in smallest):  # sizes from elsewhere: the bound is all we know
+        return sum(c.bytes for c in smallest) + container_bound(len(tensors))
+    return sum(c.bytes for c in smallest) + container_bytes([c.record_bytes for c in smallest])["total_bytes"]
 
 
 def plan_budget(
