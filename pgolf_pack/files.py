@@ -1,17 +1,21 @@
 """Writing files so that a failed or interrupted command leaves nothing half-written.
 
-Each file is written to a temporary `.NAME.pgolf-tmp-PID-RANDOM` beside it, flushed to disk and
-renamed over NAME, so the old file stays intact until the new one is complete. A SIGKILL can still
-leave a temporary behind; its name says which process wrote it, and the next write into the same
-directory removes the temporaries of processes that are no longer running.
+Each file is written to a temporary `.NAME.pgolf-tmp-PID-HOST-RANDOM` beside it, flushed to disk
+and renamed over NAME, so the old file stays intact until the new one is complete. A SIGKILL can
+still leave a temporary behind; its name says which process wrote it (PID, and HOST, a hash of the
+host name, so that a directory shared between machines or containers is judged only by the host
+that can see the process), and the next write into the same directory removes the temporaries of
+this host's processes that are no longer running. `find . -name '.*.pgolf-tmp-*'` lists them.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import secrets
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,7 +23,8 @@ from pgolf_pack.errors import InputError
 from pgolf_pack.text import printable
 
 TMP_MARK = ".pgolf-tmp-"
-_TMP_NAME = re.compile(r"^\..+" + re.escape(TMP_MARK) + r"(\d+)-[0-9a-f]+$")
+_TMP_NAME = re.compile(r"^\..+" + re.escape(TMP_MARK) + r"(\d+)-([0-9a-f]{6})-[0-9a-f]+$")
+_HOST = hashlib.blake2s(socket.gethostname().encode(errors="replace"), digest_size=3).hexdigest()
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
@@ -62,7 +67,7 @@ def _write_temporary(path: Path, data: bytes) -> Path:
     if path.is_dir():
         raise InputError(f"output '{printable(path)}' is a directory; name a file")
     remove_stale_temporaries(directory)
-    tmp = directory / f".{path.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+    tmp = directory / f".{path.name}{TMP_MARK}{os.getpid()}-{_HOST}-{secrets.token_hex(4)}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
     except OSError as e:
@@ -93,7 +98,8 @@ def _input_error(path: Path, e: OSError) -> InputError:
 
 def remove_stale_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
     """Delete the temporaries in `directory` left by writers that died (SIGKILL, power loss of a
-    process, ...): `.NAME.pgolf-tmp-PID-*` whose PID is no longer running. Returns what it removed."""
+    process, ...): `.NAME.pgolf-tmp-PID-HOST-*` of this host whose PID is no longer running.
+    Returns what it removed."""
     removed = []
     try:
         entries = list(os.scandir(directory))
@@ -101,7 +107,7 @@ def remove_stale_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
         return removed
     for entry in entries:
         m = _TMP_NAME.match(entry.name)
-        if not m or _alive(int(m.group(1))):
+        if not m or m.group(2) != _HOST or _alive(int(m.group(1))):
             continue
         try:
             if entry.is_file(follow_symlinks=False):

@@ -32,7 +32,7 @@ from pgolf_pack.artifact.writer import EncodedTensor, encode_tensor
 from pgolf_pack.errors import BudgetError, InputError
 from pgolf_pack.quant import QuantSpec, RowStats, dequantize, quantize
 from pgolf_pack.quant.spec import PASSTHROUGH
-from pgolf_pack.text import dumps_json
+from pgolf_pack.text import dumps_json, printable
 
 PLAN_FORMAT = "pgolf-plan/1"
 # Step sizes in row standard deviations: from ~8 bits/weight down to ~1.
@@ -86,10 +86,19 @@ class Plan:
             raise InputError(f"{where} is not JSON ({e.msg} at line {e.lineno})") from None
         if not isinstance(d, dict) or d.get("format") != PLAN_FORMAT or not isinstance(d.get("specs"), dict):
             raise InputError(f"{where} is not a pgolf-pack plan (expected \"format\": \"{PLAN_FORMAT}\" and \"specs\")")
-        for spec in d["specs"].values():
+        for name, spec in d["specs"].items():
+            if not isinstance(spec, str):
+                raise InputError(f"{where}: the spec of {printable(name)!r} is {printable(json.dumps(spec))}, not a string "
+                                 "such as \"int6:std12.85\"")
             QuantSpec.parse(spec)
-        return cls(int(d.get("budget", 0)), int(d.get("code_bytes", 0)), dict(d["specs"]),
-                   int(d.get("estimated_bytes", 0)), float(d.get("estimated_damage", 0.0)), list(d.get("tensors", [])))
+        for key, kind in (("budget", int), ("code_bytes", int), ("estimated_bytes", int),
+                          ("estimated_damage", (int, float)), ("tensors", list)):
+            if key in d and d[key] is not None and (not isinstance(d[key], kind) or isinstance(d[key], bool)):
+                raise InputError(f"{where}: \"{key}\" is {printable(json.dumps(d[key]))[:40]}, not a "
+                                 f"{'list' if kind is list else 'number'}")
+        return cls(int(d.get("budget") or 0), int(d.get("code_bytes") or 0), dict(d["specs"]),
+                   int(d.get("estimated_bytes") or 0), float(d.get("estimated_damage") or 0.0),
+                   list(d.get("tensors") or []))
 
 
 def load_sensitivities(path: str | Path) -> list[tuple[str, float]]:
@@ -143,9 +152,9 @@ def encode_with(name: str, tensor: torch.Tensor, text: str, threads: int | None 
     """(encoded tensor, unweighted squared error) of one spec."""
     spec = QuantSpec.parse(text)
     if spec.kind.float_only and not tensor.is_floating_point():
-        raise InputError(f"tensor '{name}' has dtype {tensor.dtype}; only 'raw' can store it")
+        raise InputError(f"tensor '{printable(name)}' has dtype {tensor.dtype}; only 'raw' can store it")
     if (tensor.dim() == 0 or tensor.numel() == 0) and not spec.is_passthrough:
-        raise InputError(f"tensor '{name}' is a scalar or empty; store it as fp32, fp16 or bf16")
+        raise InputError(f"tensor '{printable(name)}' is a scalar or empty; store it as fp32, fp16 or bf16")
     q = quantize(tensor, spec, stats)
     if not tensor.is_floating_point():
         return encode_tensor(name, q, threads=threads), 0.0

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from pgolf_pack.errors import CorruptDataError, InputError
+from pgolf_pack.files import write_atomic
 
 __all__ = ["HEADER_BYTES", "MAGIC", "VERSION", "check_vocab", "is_validation_path", "read_shard", "shard_num_tokens",
            "training_files", "write_shard"]
@@ -106,12 +107,7 @@ def write_shard(path: str | os.PathLike[str], tokens: np.ndarray) -> None:
         raise InputError(f"a shard holds at most {np.iinfo(np.int32).max} tokens, got {arr.size}")
     header = np.zeros(HEADER_INTS, dtype="<i4")
     header[:3] = (MAGIC, VERSION, arr.size)
-    p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    with tmp.open("wb") as f:
-        f.write(header.tobytes())
-        f.write(arr.astype(TOKEN_DTYPE).tobytes())
-    os.replace(tmp, p)
+    write_atomic(path, header.tobytes() + arr.astype(TOKEN_DTYPE).tobytes())
 
 
 # "val", "valid", "validation" as a word of a path component: between non-letters or the ends

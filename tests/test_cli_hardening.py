@@ -399,3 +399,73 @@ def test_argparse_types_reject_at_parse_time():
         with pytest.raises(argparse.ArgumentTypeError):
             fn(bad)
     assert positive_int("8_192") == 8192 and finite_float("-0.01") == -0.01
+
+
+@pytest.mark.parametrize("content", [None, "dir", "{", '{"format": "pgolf-plan/1", "specs": {"a.weight": 5}}',
+                                     '{"format": "pgolf-plan/1", "specs": {}, "budget": "x"}',
+                                     '{"format": "pgolf-plan/1", "specs": {}, "tensors": 5}'])
+def test_bad_plan_in_is_one_line(ckpt, tmp_path, capsys, content):
+    plan = tmp_path / "plan.json"
+    if content == "dir":
+        plan.mkdir()
+    elif content is not None:
+        plan.write_text(content)
+    code, _, err = run(pack_cli, capsys, ckpt, "--budget", "1MB", "-o", tmp_path / "a.pgpk", "--plan-in", plan)
+    assert code == 2 and not (tmp_path / "a.pgpk").exists()
+    one_error_line(err, "plan")
+
+
+def test_write_shard_leaves_no_temporary(tmp_path):
+    write_shard(tmp_path / "fineweb_train_000000.bin", np.arange(10, dtype=np.uint16))
+    assert os.listdir(tmp_path) == ["fineweb_train_000000.bin"]
+
+
+def test_analyze_escapes_hostile_names_in_the_summary_and_report(ckpt, tmp_path, capsys):
+    evil = "\x1b]0;owned\x07\x1b[2J"
+    path = tmp_path / "evil.pt"
+    torch.save({evil: torch.randn(64, 64), "ok": torch.randn(64, 64)}, path)
+    for source, out in ((path, tmp_path / "evil"), (ckpt, tmp_path / "plain")):
+        code, stdout, err = run(analyze_cli, capsys, source, "--out", out, "--no-plots", "--quiet", "--sample", "1000",
+                                "--small-numel", "10")
+        assert code == 0, err
+        md = (out / "report.md").read_text()
+        assert "\x1b" not in stdout + md and "\x07" not in md
+        assert ("\\x1b]0;owned\\x07" in md) == (source == path)
+        if source == ckpt:  # ordinary reports are unchanged by the escaping
+            assert "\\x" not in md and "\\u" not in md
+        assert json.loads((out / "report.json").read_text())["tensors"]
+
+
+def test_verify_a_nan_score_fails_the_threshold_and_writes_strict_json(monkeypatch, capsys):
+    """A model that diverges (NaN loss) must not pass --max-delta, and the JSON stays strict."""
+    from pgolf_pack.bpb import BpbResult
+    from pgolf_pack.verify import VerifyResult
+
+    nan = float("nan")
+    result = VerifyResult(BpbResult(3.0, 1.2, 100, 400), BpbResult(nan, nan, 100, 400), 16, None, 1234)
+    monkeypatch.setattr(verify_cli, "verify", lambda *a, **k: result)
+    code = verify_cli.main(["a", "--checkpoint", "c", "--val", "v", "--tokenizer", "t", "--max-delta", "0.5", "--json"])
+    out = capsys.readouterr().out
+    assert code == 3
+    doc = json.loads(out)
+    assert doc["passed"] is False and doc["delta_bpb"] is None and "NaN" not in out
+
+
+def test_only_this_hosts_dead_writers_temporaries_are_removed(tmp_path):
+    dead = 2**22 + 12345  # above Linux's pid_max default range for most systems
+    while True:
+        try:
+            os.kill(dead, 0)
+            dead += 1
+        except ProcessLookupError:
+            break
+        except PermissionError:
+            dead += 1
+    ours, other = files_mod._HOST, "000000" if files_mod._HOST != "000000" else "111111"
+    mine = tmp_path / f".a.bin{TMP_MARK}{dead}-{ours}-ab12"
+    theirs = tmp_path / f".a.bin{TMP_MARK}{dead}-{other}-ab12"
+    unrelated = tmp_path / ".a.bin.tmp"
+    for p in (mine, theirs, unrelated):
+        p.write_bytes(b"x")
+    assert remove_stale_temporaries(tmp_path) == [mine]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([theirs.name, unrelated.name])

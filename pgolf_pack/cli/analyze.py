@@ -110,7 +110,8 @@ def _main(args: argparse.Namespace) -> int:
     plots = {} if args.no_plots else render_all(report)
     report["plots"] = sorted(plots)
     text = dumps_json(report)
-    markdown = render(report, list(plots))
+    # names from the input may hold terminal escapes; `cat report.md` must not run them
+    markdown = "\n".join(printable(line) for line in render(report, list(plots)).split("\n"))
     created = not args.out.exists()
     try:
         args.out.mkdir(parents=True, exist_ok=True)
