@@ -66,6 +66,8 @@ def _write_temporary(path: Path, data: bytes) -> Path:
         raise InputError(f"output directory '{printable(directory)}' does not exist; create it first")
     if path.is_dir():
         raise InputError(f"output '{printable(path)}' is a directory; name a file")
+    if path.exists() and not path.is_file():  # renaming over /dev/null would replace the device
+        raise InputError(f"output '{printable(path)}' is not a regular file (a device, pipe or socket); name a file")
     remove_stale_temporaries(directory)
     tmp = directory / f".{path.name}{TMP_MARK}{os.getpid()}-{_HOST}-{secrets.token_hex(4)}"
     try:

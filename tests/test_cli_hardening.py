@@ -148,17 +148,25 @@ def test_directory_and_missing_directory_outputs(ckpt, tmp_path, capsys):
     one_error_line(err, "--plan-out", "does not exist")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
-def test_read_only_directory(ckpt, tmp_path, capsys):
+def test_read_only_directory_and_file(ckpt, tmp_path, capsys, monkeypatch):
+    if os.geteuid() == 0:  # root may write anywhere: answer access() as the kernel would for a user
+        from pgolf_pack.cli import common
+
+        monkeypatch.setattr(common.os, "access", lambda p, mode: not (mode & os.W_OK) or bool(os.stat(p).st_mode & 0o200))
     ro = tmp_path / "ro"
     ro.mkdir()
+    (tmp_path / "locked.pgpk").write_bytes(b"keep")
+    (tmp_path / "locked.pgpk").chmod(0o444)
     ro.chmod(0o555)
     try:
         code, _, err = run(pack_cli, capsys, ckpt, "--budget", "1MB", "-o", ro / "a.pgpk")
+        assert code == 2
+        one_error_line(err, "not writable")
+        code, _, err = run(pack_cli, capsys, ckpt, "--budget", "1MB", "-o", tmp_path / "locked.pgpk")
+        assert code == 2 and (tmp_path / "locked.pgpk").read_bytes() == b"keep"
+        one_error_line(err, "read-only")
     finally:
         ro.chmod(0o755)
-    assert code == 2
-    one_error_line(err, "not writable")
 
 
 @pytest.mark.parametrize("err_no", [errno.ENOSPC, errno.EFBIG, errno.EIO])
@@ -469,3 +477,14 @@ def test_only_this_hosts_dead_writers_temporaries_are_removed(tmp_path):
         p.write_bytes(b"x")
     assert remove_stale_temporaries(tmp_path) == [mine]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([theirs.name, unrelated.name])
+
+
+def test_outputs_that_are_not_regular_files_are_refused(ckpt, tmp_path, capsys):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    code, _, err = run(pack_cli, capsys, ckpt, "--budget", "1MB", "-o", fifo)
+    assert code == 2 and fifo.is_fifo()
+    one_error_line(err, "not a regular file")
+    with pytest.raises(InputError, match="not a regular file"):
+        write_atomic(fifo, b"x")
+    assert fifo.is_fifo() and sorted(os.listdir(tmp_path)) == ["pipe"]

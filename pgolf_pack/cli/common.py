@@ -157,6 +157,9 @@ def check_outputs(outputs: Sequence[tuple[str, Path]], inputs: Sequence[tuple[st
         seen.append(("output", what, path))
         if path.is_dir():
             raise InputError(f"{what} '{printable(path)}' is a directory; name a file")
+        if path.exists() and not path.is_file():
+            raise InputError(f"{what} '{printable(path)}' is not a regular file (a device, pipe or socket); "
+                             "name a file")
         directory = path.parent
         if not directory.is_dir():
             raise InputError(f"the directory of {what} '{printable(path)}' does not exist; create it first")
