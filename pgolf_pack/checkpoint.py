@@ -17,6 +17,7 @@ import torch
 
 from pgolf_pack.artifact import format as fmt
 from pgolf_pack.errors import InputError
+from pgolf_pack.text import printable
 
 WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module", "ema", "weights")
 
@@ -86,17 +87,17 @@ def check_state_dict(state_dict: Mapping[str, torch.Tensor], where: str | Path =
     one InputError naming the first tensor that cannot be stored and what to do."""
     for name, t in state_dict.items():
         if not isinstance(t, torch.Tensor):
-            raise InputError(f"{where}: '{name}' is a {type(t).__name__}, not a tensor")
+            raise InputError(f"{where}: '{printable(name)}' is a {type(t).__name__}, not a tensor")
         try:
             fmt.check_name(name)
         except InputError as e:
             raise InputError(f"{where}: {e}") from None
         if t.dtype not in fmt.DTYPE_CODES:
             kinds = ", ".join(str(d).replace("torch.", "") for d in fmt.DTYPE_CODES)
-            raise InputError(f"{where}: tensor '{name}' has dtype {str(t.dtype).replace('torch.', '')}, which artifacts "
+            raise InputError(f"{where}: tensor '{printable(name)}' has dtype {str(t.dtype).replace('torch.', '')}, which artifacts "
                              f"do not store; cast it to one of {kinds}")
         if t.numel() > fmt.MAX_TENSOR_ELEMENTS:
-            raise InputError(f"{where}: tensor '{name}' has {t.numel():,} elements, over the format's "
+            raise InputError(f"{where}: tensor '{printable(name)}' has {t.numel():,} elements, over the format's "
                              f"{fmt.MAX_TENSOR_ELEMENTS:,} per tensor; split it")
     return dict(state_dict)
 

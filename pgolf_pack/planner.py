@@ -28,11 +28,12 @@ from pathlib import Path
 
 import torch
 
-from pgolf_pack.artifact.format import container_bound
+from pgolf_pack.artifact.format import container_bound, container_bytes
 from pgolf_pack.artifact.writer import EncodedTensor, encode_tensor
 from pgolf_pack.errors import BudgetError, InputError
 from pgolf_pack.quant import QuantSpec, RowStats, dequantize, quantize
 from pgolf_pack.quant.spec import PASSTHROUGH
+from pgolf_pack.text import dumps_json, printable
 
 PLAN_FORMAT = "pgolf-plan/1"
 # Step sizes in row standard deviations: from ~8 bits/weight down to ~1.
@@ -45,6 +46,7 @@ class Candidate:
     spec: str
     bytes: int  # record + blobs, exactly
     damage: float
+    record_bytes: int | None = None  # the record alone (it sizes the manifest's length varint); None: unknown
 
 
 @dataclass
@@ -75,7 +77,7 @@ class Plan:
     tensors: list[dict] = field(default_factory=list)
 
     def to_json(self) -> str:
-        return json.dumps({"format": PLAN_FORMAT} | asdict(self), indent=1)
+        return dumps_json({"format": PLAN_FORMAT} | asdict(self), indent=1)  # strict JSON: no NaN
 
     @classmethod
     def from_json(cls, text: str, where: str = "plan") -> Plan:
@@ -85,10 +87,19 @@ class Plan:
             raise InputError(f"{where} is not JSON ({e.msg} at line {e.lineno})") from None
         if not isinstance(d, dict) or d.get("format") != PLAN_FORMAT or not isinstance(d.get("specs"), dict):
             raise InputError(f"{where} is not a pgolf-pack plan (expected \"format\": \"{PLAN_FORMAT}\" and \"specs\")")
-        for spec in d["specs"].values():
+        for name, spec in d["specs"].items():
+            if not isinstance(spec, str):
+                raise InputError(f"{where}: the spec of {printable(name)!r} is {printable(json.dumps(spec))}, not a string "
+                                 "such as \"int6:std12.85\"")
             QuantSpec.parse(spec)
-        return cls(int(d.get("budget", 0)), int(d.get("code_bytes", 0)), dict(d["specs"]),
-                   int(d.get("estimated_bytes", 0)), float(d.get("estimated_damage", 0.0)), list(d.get("tensors", [])))
+        for key, kind in (("budget", int), ("code_bytes", int), ("estimated_bytes", int),
+                          ("estimated_damage", (int, float)), ("tensors", list)):
+            if key in d and d[key] is not None and (not isinstance(d[key], kind) or isinstance(d[key], bool)):
+                raise InputError(f"{where}: \"{key}\" is {printable(json.dumps(d[key]))[:40]}, not a "
+                                 f"{'list' if kind is list else 'number'}")
+        return cls(int(d.get("budget") or 0), int(d.get("code_bytes") or 0), dict(d["specs"]),
+                   int(d.get("estimated_bytes") or 0), float(d.get("estimated_damage") or 0.0),
+                   list(d.get("tensors") or []))
 
 
 def load_sensitivities(path: str | Path) -> list[tuple[str, float]]:
@@ -133,14 +144,14 @@ def evaluate_candidates(name: str, tensor: torch.Tensor, specs: Iterable[str], p
     specs = list(dict.fromkeys(specs))  # keep order, drop repeats
     if not is_finite(tensor):
         if not any(QuantSpec.parse(s).is_passthrough for s in specs):
-            raise InputError(f"tensor '{name}' holds NaN or Inf values, which only 'raw' stores (exactly); "
+            raise InputError(f"tensor '{printable(name)}' holds NaN or Inf values, which only 'raw' stores (exactly); "
                              "allow a passthrough for it instead of forcing a quantized scheme")
         specs = ["raw"]
     out = []
     stats = RowStats.of(tensor) if tensor.is_floating_point() and tensor.numel() > 1 else None
     for text in specs:
         encoded, damage = encode_with(name, tensor, text, threads=threads, stats=stats)
-        out.append(Candidate(text, encoded.cost(previous_name), weight * damage))
+        out.append(Candidate(text, encoded.cost(previous_name), weight * damage, len(encoded.record(previous_name))))
     finite = [c for c in out if math.isfinite(c.damage)]
     return finite or out[:1]
 
@@ -155,12 +166,12 @@ def encode_with(name: str, tensor: torch.Tensor, text: str, threads: int | None 
     """(encoded tensor, unweighted squared error) of one spec."""
     spec = QuantSpec.parse(text)
     if spec.kind.float_only and not tensor.is_floating_point():
-        raise InputError(f"tensor '{name}' has dtype {tensor.dtype}; only 'raw' can store it")
+        raise InputError(f"tensor '{printable(name)}' has dtype {tensor.dtype}; only 'raw' can store it")
     if (tensor.dim() == 0 or tensor.numel() == 0) and not spec.is_passthrough:
-        raise InputError(f"tensor '{name}' is a scalar or empty; store it as fp32, fp16 or bf16")
+        raise InputError(f"tensor '{printable(name)}' is a scalar or empty; store it as fp32, fp16 or bf16")
     exact = spec.scheme == "raw" or spec.kind.value_dtype == tensor.dtype
     if not exact and not is_finite(tensor):
-        raise InputError(f"tensor '{name}' holds NaN or Inf values, which '{text}' cannot store; store it as raw")
+        raise InputError(f"tensor '{printable(name)}' holds NaN or Inf values, which '{text}' cannot store; store it as raw")
     q = quantize(tensor, spec, stats)
     if not tensor.is_floating_point():
         return encode_tensor(name, q, threads=threads), 0.0
@@ -282,15 +293,19 @@ def evaluate_tensors(
 
 def plan_from(tensors: list[TensorPlan], budget: int, code_bytes: int = 0) -> Plan:
     """Solve for one budget over evaluated tensors (cheap: call it for many budgets)."""
-    overhead = container_bound(len(tensors))
+    overhead = container_overhead(tensors)
     available = budget - code_bytes - overhead
     try:
         solve(tensors, available)
     except BudgetError:
-        smallest = sum(min(c.bytes for c in t.candidates) for t in tensors) + overhead + code_bytes
+        artifact = smallest_artifact(tensors)
+        smallest = artifact + code_bytes
+        needed = sum(min(c.bytes for c in t.candidates) for t in tensors) + overhead + code_bytes
+        reserve = "" if smallest > budget else (  # the few bytes between the exact size and the planner's bound
+            f"; the planner reserves {overhead:,} bytes for the container, so it needs a budget of {needed:,}")
         raise BudgetError(
             f"budget of {budget:,} bytes cannot be met: the smallest artifact these schemes allow is "
-            f"{smallest - code_bytes:,} bytes + {code_bytes:,} bytes of code = {smallest:,} bytes"
+            f"{artifact:,} bytes + {code_bytes:,} bytes of code = {smallest:,} bytes{reserve}"
         ) from None
     return Plan(
         budget=budget,
@@ -301,6 +316,24 @@ def plan_from(tensors: list[TensorPlan], budget: int, code_bytes: int = 0) -> Pl
         tensors=[{"name": t.name, "spec": t.chosen.spec, "bytes": t.chosen.bytes, "damage": t.chosen.damage,
                   "candidates": [[c.spec, c.bytes, c.damage] for c in t.candidates]} for t in tensors],
     )
+
+
+def container_overhead(tensors: list[TensorPlan]) -> int:
+    """Bytes to reserve for the container around any choice of candidates: exact for the manifest
+    of the largest records, so never too few, and exact for every choice unless the records'
+    sizes straddle a varint length (128 B, 16 KiB, 2 MiB of manifest)."""
+    if any(c.record_bytes is None for t in tensors for c in t.candidates):  # sizes from elsewhere: the bound
+        return container_bound(len(tensors))
+    return container_bytes([max(c.record_bytes for c in t.candidates) for t in tensors])["total_bytes"]
+
+
+def smallest_artifact(tensors: list[TensorPlan]) -> int:
+    """The exact size of the smallest artifact the candidates allow: each tensor's smallest
+    candidate (ties: the shortest record) plus the container bytes around those records."""
+    smallest = [min(t.candidates, key=lambda c: (c.bytes, c.record_bytes or 0)) for t in tensors]
+    if any(c.record_bytes is None for c in smallest):  # sizes from elsewhere: the bound is all we know
+        return sum(c.bytes for c in smallest) + container_bound(len(tensors))
+    return sum(c.bytes for c in smallest) + container_bytes([c.record_bytes for c in smallest])["total_bytes"]
 
 
 def plan_budget(

@@ -20,6 +20,7 @@ from pgolf_pack.bpb import BpbResult, build_byte_tables, evaluate, load_val_toke
 from pgolf_pack.checkpoint import load_state_dict
 from pgolf_pack.errors import InputError
 from pgolf_pack.models import build_model, load_factory, logits_fn, resolve_device
+from pgolf_pack.text import printable
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def verify(
                          f"extra {extra[:3]})")
     for k, t in original.items():
         if tuple(packed[k].shape) != tuple(t.shape):
-            raise InputError(f"tensor '{k}' is {tuple(t.shape)} in the checkpoint but {tuple(packed[k].shape)} in the artifact")
+            raise InputError(f"tensor '{printable(k)}' is {tuple(t.shape)} in the checkpoint but {tuple(packed[k].shape)} in the artifact")
     factory = load_factory(model)
     results = []
     tables = tokens = None

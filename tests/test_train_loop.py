@@ -181,7 +181,7 @@ def test_cli_errors_are_one_line(capsys, monkeypatch, tmp_path, argv, message):
     assert not list(tmp_path.iterdir())  # a refused run leaves no logs/ or checkpoint behind
 
 
-def test_cli_refuses_validation_shards_as_training_data(train_data, tmp_path, capsys):
+def test_cli_refuses_held_out_shards_as_training_data(train_data, tmp_path, capsys):
     write_shard(tmp_path / "fineweb_train_000000.bin", np.array([1, 2, 3] * 100))
     write_shard(tmp_path / "fineweb_train_val_000000.bin", np.array([1, 2, 3] * 100))
     write_shard(tmp_path / "fineweb_val_000000.bin", np.array([1, 2, 3] * 100))

@@ -18,6 +18,7 @@ from pgolf_pack.artifact import format as fmt
 from pgolf_pack.errors import CorruptDataError, InputError
 from pgolf_pack.quant.scales import SCALE_EXPONENTS, decode_scales
 from pgolf_pack.quant.spec import SCHEME_BY_ID, SCHEME_BY_NAME, Scheme, symbol_limit
+from pgolf_pack.text import printable
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,9 @@ def decode_artifact(data: bytes, where: str = "artifact", max_elements: int = fm
         except UnicodeDecodeError:
             raise CorruptDataError(f"{where}: record {i} has a name that is not UTF-8") from None
         if not name or name in names:
-            raise CorruptDataError(f"{where}: record {i} has an empty or repeated name '{name}'")
+            raise CorruptDataError(f"{where}: record {i} has an empty or repeated name '{printable(name)}'")
         names.add(name)
-        ctx = f"{where}: tensor '{name}'"
+        ctx = f"{where}: tensor '{printable(name)}'"
         code = m.u8("dtype")
         if code not in fmt.CODE_DTYPES:
             raise CorruptDataError(f"{ctx}: unknown dtype code {code}")
@@ -188,7 +189,7 @@ def decode_artifact(data: bytes, where: str = "artifact", max_elements: int = fm
 
 def decode_entry(data: bytes, e: TensorEntry) -> torch.Tensor:
     """One tensor's values in its original dtype (see FORMAT.md section 4)."""
-    ctx = f"tensor '{e.name}'"
+    ctx = f"tensor '{printable(e.name)}'"
     view = memoryview(data)
     if e.kind.stores_values:
         if e.kind.float_only and not e.dtype.is_floating_point:
@@ -222,7 +223,7 @@ def quantized_shape(e: TensorEntry) -> tuple[int, int]:
 
 def decode_row_scales(view: memoryview, e: TensorEntry, rows: int) -> torch.Tensor:
     """A quantized tensor's exact float32 row scales (fp16, or minifloat codes)."""
-    ctx = f"tensor '{e.name}'"
+    ctx = f"tensor '{printable(e.name)}'"
     c_off, c_size = e.blobs[1]
     scale_view = view[c_off : c_off + c_size]
     if e.scale_format == 0:
@@ -239,7 +240,7 @@ def decode_row_scales(view: memoryview, e: TensorEntry, rows: int) -> torch.Tens
 
 def decode_symbols(view: memoryview, e: TensorEntry, rows: int, cols: int) -> np.ndarray:
     """A quantized tensor's [rows, cols] symbols, through its column-group map when it has one."""
-    ctx = f"tensor '{e.name}'"
+    ctx = f"tensor '{printable(e.name)}'"
     s_off, s_size = e.blobs[0]
     contexts = None
     if e.column_groups:
@@ -283,7 +284,7 @@ def stored_item_size(e: TensorEntry) -> int:
 def decode_value_words(blob: memoryview, e: TensorEntry, item: int | None = None) -> np.ndarray:
     """The 16-bit words of a word-coded value blob (encoding 1), checked against the record:
     one table per word position, so a value of `item` bytes is `item / 2` words."""
-    ctx = f"tensor '{e.name}'"
+    ctx = f"tensor '{printable(e.name)}'"
     item = item or stored_item_size(e)
     if item < 2:
         raise CorruptDataError(f"{ctx}: 16-bit word coding needs an item size of at least 2")

@@ -15,6 +15,7 @@ from pgolf_pack.artifact.coding import code_symbols, code_values, narrow_symbols
 from pgolf_pack.errors import InputError
 from pgolf_pack.quant import Quantized
 from pgolf_pack.quant.scales import SCALE_EXPONENTS
+from pgolf_pack.text import printable
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,11 @@ def encode_tensor(name: str, q: Quantized, *, threads: int | None = None) -> Enc
     InputError naming the tensor, anything a reader would reject (docs/FORMAT.md)."""
     fmt.check_name(name)
     if q.dtype not in fmt.DTYPE_CODES:
-        raise InputError(f"tensor '{name}' has dtype {q.dtype}, which artifacts do not store")
+        raise InputError(f"tensor '{printable(name)}' has dtype {q.dtype}, which artifacts do not store")
     if len(q.shape) > fmt.MAX_DIMS:
-        raise InputError(f"tensor '{name}' has {len(q.shape)} dimensions; artifacts store at most {fmt.MAX_DIMS}")
+        raise InputError(f"tensor '{printable(name)}' has {len(q.shape)} dimensions; artifacts store at most {fmt.MAX_DIMS}")
     if q.numel > fmt.MAX_TENSOR_ELEMENTS:
-        raise InputError(f"tensor '{name}' has {q.numel:,} elements, over the format's {fmt.MAX_TENSOR_ELEMENTS:,} "
+        raise InputError(f"tensor '{printable(name)}' has {q.numel:,} elements, over the format's {fmt.MAX_TENSOR_ELEMENTS:,} "
                          "per tensor; split it into several tensors")
     if q.passthrough is not None:
         return _encode_values(name, q, threads)
@@ -90,13 +91,13 @@ def encode_tensor(name: str, q: Quantized, *, threads: int | None = None) -> Enc
 def _check_scales(name: str, q: Quantized) -> None:
     """Row scales a reader accepts: finite, and minifloat exponents of a normal float32."""
     if not bool(torch.isfinite(q.scales).all()):
-        raise InputError(f"tensor '{name}' gets non-finite row scales under '{q.spec}' (NaN, Inf or huge values); "
+        raise InputError(f"tensor '{printable(name)}' gets non-finite row scales under '{q.spec}' (NaN, Inf or huge values); "
                          "store it as raw")
     if q.scale_codes is not None and q.scale_codes.numel():
         exponent = q.scale_codes >> q.spec.scale_bits
         lo, hi = SCALE_EXPONENTS
         if int(exponent.min()) < lo or int(exponent.max()) > hi:
-            raise InputError(f"tensor '{name}' gets row scales outside the stored range under '{q.spec}'; store it as raw")
+            raise InputError(f"tensor '{printable(name)}' gets row scales outside the stored range under '{q.spec}'; store it as raw")
 
 
 def _encode_values(name: str, q: Quantized, threads: int | None) -> EncodedTensor:
