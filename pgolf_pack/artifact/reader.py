@@ -168,6 +168,15 @@ def decode_artifact(data: bytes, where: str = "artifact", max_elements: int = fm
                 raise CorruptDataError(f"{ctx}: {groups} column groups, expected 0 or 2..16")
             if ndim == 0:
                 raise CorruptDataError(f"{ctx}: a 0-d tensor cannot be quantized")
+            rows = shape[0] if ndim > 1 else 1  # one scale per row, one group id per column
+            cols = numel // rows if rows else 0
+            if rows > fmt.MAX_TENSOR_ELEMENTS:
+                raise CorruptDataError(f"{ctx}: {rows:,} rows (one scale each) exceed the format's limit of "
+                                       f"{fmt.MAX_TENSOR_ELEMENTS:,}")
+            total += rows + (cols if groups else 0)
+            if total > max_elements:
+                raise CorruptDataError(f"{where}: more than {max_elements:,} elements in all, the reader's limit "
+                                       "(pass a larger max_elements, or --max-elements, to read it anyway)")
             sizes = [m.varint("symbols_bytes"), m.varint("scales_bytes")]
             if groups:
                 sizes.append(m.varint("groups_bytes"))
