@@ -1,0 +1,455 @@
+"""Standalone pgolf-pack artifact loader (format version 1): numpy and torch only.
+
+Ship this file (or its `pgolf-loader --compact` form) with a submission: `load_pgpk(data)`
+returns the artifact's tensors bit-identically to `pgolf_pack.load_artifact`. It checks every
+CRC and every field it uses (docs/FORMAT.md, docs/CODER.md); corrupt input raises ValueError.
+rANS lanes of all chunks of all frames are stepped together as numpy arrays.
+"""
+
+import numpy as np
+import torch
+
+L = 1 << 16
+U4 = np.uint32
+TD = {1: torch.float32, 2: torch.float16, 3: torch.bfloat16, 4: torch.float64, 5: torch.int8, 6: torch.uint8,
+      7: torch.int16, 8: torch.int32, 9: torch.int64, 10: torch.bool}
+FD = {1: 'i1', 2: 'u1', 3: 'i2', 4: 'u2', 5: 'i4', 6: 'u4', 7: 'i8', 8: 'u8'}
+
+
+def fail(what):
+    raise ValueError('pgpk: corrupt artifact: ' + what)
+
+
+# CRC-32C, table-driven. A long input is cut into equal blocks whose CRC registers are
+# stepped together as one numpy vector, then joined by a table for "shift by one block".
+crc_table = np.arange(256, dtype=U4)
+for _ in range(8):
+    crc_table = np.where(crc_table & 1, crc_table >> 1 ^ U4(0x82F63B78), crc_table >> 1)
+crc_list = crc_table.tolist()
+
+
+def crc32c(b):
+    n = len(b)
+    size = max(256, int(n ** .5))
+    head = n % size
+    c = 0xFFFFFFFF
+    for x in b[:head]:
+        c = crc_list[(c ^ x) & 255] ^ c >> 8
+    if n > head:
+        blocks = np.frombuffer(b, np.uint8, n - head, head).reshape(-1, size).T.copy()
+        r = np.zeros(blocks.shape[1], U4)
+        for column in blocks:
+            r = crc_table[(r ^ column) & 255] ^ r >> 8
+        v = U4(1) << np.arange(32, dtype=U4)
+        for _ in range(size):
+            v = crc_table[v & 255] ^ v >> 8
+        bits = np.arange(256)[:, None] >> np.arange(8) & 1
+        z0, z1, z2, z3 = [np.bitwise_xor.reduce(bits * v[i:i + 8].astype(np.int64), 1).tolist() for i in (0, 8, 16, 24)]
+        for x in r.tolist():
+            c = z0[c & 255] ^ z1[c >> 8 & 255] ^ z2[c >> 16 & 255] ^ z3[c >> 24] ^ x
+    return c ^ 0xFFFFFFFF
+
+
+def check_crc(b):
+    if crc32c(b[:-4]) != int.from_bytes(b[-4:], 'little'):
+        fail('checksum mismatch')
+
+
+class Reader:
+    """Bounds-checked reads of b[pos:end]: bytes, u8, canonical LEB128 varints, LSB-first bits."""
+
+    def __init__(self, b, pos, end):
+        self.b, self.pos, self.end = b, pos, end
+
+    def take(self, n):
+        if n > self.end - self.pos:
+            fail('truncated')
+        self.pos += n
+        return self.b[self.pos - n:self.pos]
+
+    def u8(self):
+        return self.take(1)[0]
+
+    def varint(self):
+        v = shift = 0
+        while 1:
+            c = self.u8()
+            if shift == 63 and c > 1:
+                fail('varint overflow')
+            v |= (c & 127) << shift
+            if c < 128:
+                if shift and not c:
+                    fail('non-canonical varint')
+                return v
+            shift += 7
+
+
+def read_table(r, alphabet, M):
+    """(first, frequencies first..last) of one table (CODER.md section 2), or None if empty."""
+    first, count = r.varint(), r.varint()
+    if not count:
+        if first:
+            fail('empty table with first != 0')
+        return None
+    if first >= alphabet or count > alphabet - first:
+        fail('table exceeds the alphabet')
+    if count == 1:
+        return first, [M]
+    acc = fill = prev = total = 0
+    mean, seen, freqs = 16, 1, []
+    for i in range(count - 1):
+        k = 0
+        while seen << k < mean and k < 17:
+            k += 1
+        q = 0
+        while q < 24:
+            if not fill:
+                acc, fill = r.u8(), 8
+            bit = acc & 1
+            acc >>= 1
+            fill -= 1
+            if not bit:
+                break
+            q += 1
+        width = k if q < 24 else 18
+        while fill < width:
+            acc |= r.u8() << fill
+            fill += 8
+        z = acc & (1 << width) - 1
+        acc >>= width
+        fill -= width
+        if q < 24:
+            z |= q << k
+        elif z >> k < 24:
+            fail('non-canonical escape')
+        v = prev + (z >> 1 ^ -(z & 1))
+        total += v
+        if not 0 <= v < M or not (i or v) or total >= M:
+            fail('bad frequency')
+        freqs.append(v)
+        prev = v
+        mean += z
+        seen += 1
+        if seen == 32:
+            mean >>= 1
+            seen >>= 1
+    if acc:
+        fail('nonzero table padding')
+    return first, freqs + [M - total]
+
+
+class Frame:
+    """A parsed, checked rANS frame; `decode_frames` fills `.symbols` (indices into the alphabet)."""
+
+    def __init__(self, b, shape, contexts=None, dtype=0):
+        """`shape` (and `dtype`, if given) are what the caller expects; `contexts` is None or
+        (pattern, length): context id j is pattern[j % len(pattern)], for j < length."""
+        if b[:4] != b'PGRA':
+            fail('bad frame magic')
+        if len(b) < 9:
+            fail('truncated frame')
+        r = Reader(b, 4, len(b) - 4)
+        if r.u8() != 1:
+            fail('frame version')
+        check_crc(b)
+        self.dtype = r.u8()
+        if self.dtype not in FD or dtype and self.dtype != dtype:
+            fail('frame dtype')
+        ndim = r.u8()
+        if ndim > 8:
+            fail('frame ndim')
+        n = 1
+        self.shape = []
+        for _ in range(ndim):
+            self.shape.append(r.varint())
+            n *= self.shape[-1]
+            if n > 1 << 28:
+                fail('frame too large')
+        if tuple(self.shape) != shape:
+            fail('frame shape')
+        z = r.varint()
+        self.offset = (z >> 1 ^ -(z & 1)) & (1 << 64) - 1
+        alphabet = r.varint()
+        self.precision = p = r.u8()
+        tables = r.varint()
+        run = r.varint()
+        if not 0 < alphabet <= L or not 0 < p < 17 or not 0 < tables <= 4096 or tables << p > 1 << 24 \
+                or not run and tables > 1:
+            fail('frame header')
+        self.M = M = 1 << p
+        self.tables = [read_table(r, alphabet, M) for _ in range(tables)]
+        self.W = W = r.u8()
+        self.chunk = r.varint()
+        if W not in (4, 8, 16, 32, 64) or not self.chunk:
+            fail('lanes or chunk size')
+        self.n = n
+        self.free = all(t is None or len(t[1]) == 1 for t in self.tables)  # no payload at all
+        count = 0 if self.free or not n else -(-n // self.chunk)
+        if count > (r.end - r.pos) // (4 * W + 1):
+            fail('too many chunks')
+        sizes = [r.varint() for _ in range(count)]
+        if any(s < 4 * W or s - 4 * W & 1 for s in sizes) or sum(sizes) != r.end - r.pos:
+            fail('chunk sizes')
+        self.chunks = []
+        for s in sizes:
+            self.chunks.append(r.take(s))
+        self.pattern = np.zeros(1, np.int64)
+        if run:
+            if contexts is None:
+                if n:
+                    fail('frame needs contexts')
+            else:
+                self.pattern, length = contexts
+                used = self.pattern[:length]
+                if length != -(-n // run) or used.size and (used.max() >= tables or any(
+                        self.tables[t] is None for t in np.unique(used).tolist())):
+                    fail('contexts')
+        elif contexts is not None:
+            fail('contexts for a frame without')
+        self.symbols = None
+
+    def values(self):
+        """The decoded array: (offset + symbol) mod 2^64, cast to the frame's dtype."""
+        v = (np.uint64(self.offset) + self.symbols.astype(np.uint64)).astype(FD[self.dtype])
+        return v.reshape(self.shape)
+
+
+def decode_frames(frames):
+    """Decode all frames, in batches of bounded table memory (each frame's tables <= 2^24 slots)."""
+    batch, slots = [], 0
+    for f in frames + [None]:
+        if f is None or slots > 1 << 26:
+            decode_batch(batch)
+            batch, slots = [], 0
+        if f is not None:
+            batch.append(f)
+            slots += len(f.tables) * f.M
+
+
+def decode_batch(frames):
+    sym, freq, bias, words, rows = [], [], [], [], []
+    slots = nwords = 0
+    for f in frames:
+        base = []
+        for t in f.tables:
+            base.append(slots)
+            if t is not None:
+                first, fr = t
+                fr = np.array(fr, np.int64)
+                s = np.repeat(np.arange(len(fr)), fr)
+                sym.append((s + first).astype(np.uint16))
+                freq.append(fr[s].astype(U4))
+                bias.append((np.arange(f.M) - (np.cumsum(fr) - fr)[s]).astype(U4))
+                slots += f.M
+        base = np.array(base, np.int64)
+        if not f.chunks:  # empty, or every table has one symbol: the contexts alone give the values
+            single = np.array([t[0] if t else 0 for t in f.tables])
+            f.symbols = single[np.resize(f.pattern, f.n)] if f.n else np.zeros(0, np.int64)
+        f.parts = []
+        for c, data in enumerate(f.chunks):
+            W = f.W
+            m = min(f.chunk, f.n - c * f.chunk)
+            x0 = np.frombuffer(data, '<u4', W)
+            if x0.min() < L:
+                fail('initial state below L')
+            w = np.frombuffer(data, '<u2', len(data) // 2 - 2 * W, 4 * W)
+            row = [f, m, x0, base[f.pattern], c * f.chunk, nwords, len(w)]
+            f.parts.append(row)
+            rows.append(row)
+            words.append(w)
+            nwords += len(w)
+    if not rows:
+        return
+    tables = [np.concatenate(a) for a in (sym, freq, bias)]
+    words = np.concatenate(words + [np.zeros(1, np.uint16)])
+    for W in (4, 8, 16, 32, 64):
+        decode_rows([q for q in rows if q[0].W == W], W, *tables, words)
+    for f in frames:
+        if f.parts:
+            f.symbols = np.concatenate([q[7] for q in f.parts])
+
+
+def decode_rows(rows, W, sym, freq, bias, words):
+    """Step the W lanes of every chunk in `rows` together; appends each chunk's symbols to its row."""
+    if not rows:
+        return
+    rows.sort(key=lambda q: -q[1])
+    steps = [-(-q[1] // W) for q in rows]
+    lane = np.arange(W)
+    X = np.array([q[2] for q in rows], U4)
+    shift = np.array([[q[0].precision] for q in rows], U4)
+    mask = (U4(1) << shift) - U4(1)
+    # context ids: lane l of a chunk starting at symbol a uses pattern[(a + l + W*t) % P] at step t
+    period = np.array([[len(q[3])] for q in rows])
+    starts = np.cumsum([0] + [len(q[3]) for q in rows])
+    pattern = np.concatenate([q[3] for q in rows]).astype(U4)
+    phase = starts[:-1, None] + (np.array([[q[4]] for q in rows]) + lane) % period
+    advance = W % period
+    ends = starts[:-1, None] + period
+    pos = np.array([q[5] for q in rows]) - 1
+    last = np.array([[q[1] - (s - 1) * W] for q, s in zip(rows, steps)])
+    out, active = [], []
+    k = len(rows)
+    for t in range(steps[0]):
+        while steps[k - 1] <= t:
+            k -= 1
+        x = X[:k]
+        ph = phase[:k]
+        i = pattern[ph] + (x & mask[:k])
+        out.append(i)
+        active.append(k)
+        y = freq[i] * (x >> shift[:k]) + bias[i]
+        need = y < L
+        j = k
+        while j and steps[j - 1] == t + 1:
+            j -= 1
+        if j < k:  # chunks ending in a partial group of W symbols: idle lanes keep their state
+            a = lane < last[j:k]
+            need[j:] &= a
+            y[j:] = np.where(a, y[j:], x[j:])
+        c = need.cumsum(1)
+        X[:k] = np.where(need, y << 16 | words.take(pos[:k, None] + c, mode='clip'), y)
+        pos[:k] += c[:, -1]
+        ph += advance[:k]
+        ph -= period[:k] * (ph >= ends[:k])
+    if (X != L).any() or (pos + 1 != np.array([q[5] + q[6] for q in rows])).any():
+        fail('rANS stream does not end in its initial state')
+    flat = np.concatenate(out).ravel()
+    offsets = np.cumsum([0] + active) * W
+    for r, (q, s) in enumerate(zip(rows, steps)):
+        q.append(sym[flat[(offsets[:s, None] + r * W + lane).ravel()[:q[1]]]])
+
+
+def load_pgpk(data):
+    """The tensors of an artifact (bytes): {name: tensor} in original dtype and shape."""
+    b = memoryview(bytes(data))
+    if b[:4] != b'PGPK':
+        fail('not a pgolf-pack artifact')
+    if len(b) < 10:
+        fail('truncated')
+    if b[4] != 1:
+        fail('unsupported version')
+    check_crc(b)
+    r = Reader(b, 5, len(b) - 4)
+    size = r.varint()
+    if size > r.end - r.pos:
+        fail('manifest runs past the file')
+    r.end = r.pos + size
+    count = r.varint()
+    if count > 100000:
+        fail('too many tensors')
+    entries, names, prev, blob = [], set(), b'', r.end
+    for _ in range(count):
+        shared = r.varint()
+        if shared > len(prev):
+            fail('name prefix')
+        raw = prev[:shared] + r.take(r.varint())
+        try:
+            name = raw.decode()
+        except UnicodeDecodeError:
+            fail('name is not UTF-8')
+        if not name or name in names:
+            fail('empty or repeated name')
+        names.add(name)
+        dtype, ndim = r.u8(), r.u8()
+        if dtype not in TD or ndim > 8:
+            fail('dtype or ndim')
+        dtype = TD[dtype]
+        shape = tuple(r.varint() for _ in range(ndim))
+        numel = 1
+        for d in shape:
+            numel *= d
+        scheme = r.u8()
+        if numel > 1 << 31 or scheme not in (1, 2, 3, 4, 10, 11, 12, 13):
+            fail('size or scheme')
+        bits = fmt = groups = 0
+        if scheme < 5:
+            fmt = r.u8()
+            if fmt > 1:
+                fail('passthrough encoding')
+            sizes = [r.varint()]
+        else:
+            if scheme == 10:
+                bits = r.u8()
+                if not 1 < bits < 9:
+                    fail('int bits')
+            fmt, groups = r.u8(), r.u8()
+            if fmt > 10 or groups == 1 or groups > 16 or not ndim:
+                fail('quantized fields')
+            sizes = [r.varint() for _ in range(3 if groups else 2)]
+        blobs = []
+        for s in sizes:
+            if s > len(b) - 4 - blob:
+                fail('blob runs past the file')
+            blobs.append(b[blob:blob + s])
+            blob += s
+        entries.append([name, dtype, shape, numel, scheme, bits, fmt, groups, blobs])
+        prev = raw
+    if r.pos != r.end or blob != len(b) - 4:
+        fail('trailing bytes')
+    # column-group maps first: they are the contexts of their symbols' frames
+    maps = [Frame(e[8][2], (rows_cols(e[2], e[3])[1],)) for e in entries if e[7]]
+    decode_frames(maps)
+    maps = iter(maps)
+    frames = []
+    for name, dtype, shape, numel, scheme, bits, fmt, groups, blobs in entries:
+        if scheme < 5:
+            stored = dtype if scheme == 4 else TD[scheme]
+            if scheme < 4 and not dtype.is_floating_point:
+                fail('passthrough of a non-float tensor')
+            item = stored.itemsize
+            if fmt:
+                n = numel * item // 2
+                if item < 2:
+                    fail('16-bit words of 1-byte items')
+                contexts = (np.arange(item // 2), n) if item > 2 else None
+                frames.append(Frame(blobs[0], (n,), contexts, 4))
+            elif len(blobs[0]) != numel * item:
+                fail('passthrough size')
+        else:
+            if not dtype.is_floating_point:
+                fail('quantized non-float tensor')
+            rows, cols = rows_cols(shape, numel)
+            contexts = None
+            if groups:
+                ids = next(maps).values().astype(np.int64)
+                if ids.size and (ids.min() < 0 or ids.max() >= groups):
+                    fail('column group ids')
+                contexts = (ids, rows * cols)
+            frames.append(Frame(blobs[0], (rows, cols), contexts))
+            if fmt:
+                frames.append(Frame(blobs[1], (rows,)))
+            elif len(blobs[1]) != 2 * rows:
+                fail('fp16 scales size')
+    decode_frames(frames)
+    frames = iter(frames)
+    out = {}
+    for name, dtype, shape, numel, scheme, bits, fmt, groups, blobs in entries:
+        if scheme < 5:
+            stored = dtype if scheme == 4 else TD[scheme]
+            item = stored.itemsize
+            raw = next(frames).values().astype('<u2').tobytes() if fmt else bytes(blobs[0])
+            kind = ('u' if item == 1 else 'i') + str(item)
+            a = np.frombuffer(raw, '<' + kind).astype(kind)
+            out[name] = torch.from_numpy(a.copy()).view(stored).reshape(shape).to(dtype)
+            continue
+        s = next(frames).values()
+        q = (1 << bits - 1) - 1 if scheme == 10 else {11: 2, 12: 1, 13: 32767}[scheme]
+        if s.size and (int(s.min()) < -q or int(s.max()) > q):
+            fail('symbol out of range')
+        if fmt:
+            codes = next(frames).values().astype(np.int64)
+            e = codes >> fmt
+            if codes.size and (e.min() < -126 or e.max() > 127):
+                fail('scale exponent')
+            scales = torch.from_numpy(((e + 127) << 23 | codes - (e << fmt) << 23 - fmt).astype(np.int32).view(np.float32))
+        else:
+            scales = torch.from_numpy(np.frombuffer(blobs[1], '<f2').astype(np.float32))
+        out[name] = (torch.from_numpy(s.astype(np.float32)) * scales[:, None]).reshape(shape).to(dtype)
+    return out
+
+
+def rows_cols(shape, numel):
+    """A quantized tensor's (rows, cols): shape[0] rows (1 for a 1-D tensor)."""
+    rows = shape[0] if len(shape) > 1 else 1
+    return rows, numel // rows if rows else 0
