@@ -17,7 +17,7 @@ FD = {1: 'i1', 2: 'u1', 3: 'i2', 4: 'u2', 5: 'i4', 6: 'u4', 7: 'i8', 8: 'u8'}
 
 
 def fail(what):
-    raise ValueError('pgpk: corrupt artifact: ' + what)
+    raise ValueError('corrupt pgpk artifact: ' + what)
 
 
 # CRC-32C, table-driven. A long input is cut into equal blocks whose CRC registers are
@@ -52,7 +52,7 @@ def crc32c(b):
 
 def check_crc(b):
     if crc32c(b[:-4]) != int.from_bytes(b[-4:], 'little'):
-        fail('checksum mismatch')
+        fail('checksum')
 
 
 class Reader:
@@ -75,11 +75,11 @@ class Reader:
         while 1:
             c = self.u8()
             if shift == 63 and c > 1:
-                fail('varint overflow')
+                fail('varint')
             v |= (c & 127) << shift
             if c < 128:
                 if shift and not c:
-                    fail('non-canonical varint')
+                    fail('varint')
                 return v
             shift += 7
 
@@ -89,10 +89,10 @@ def read_table(r, alphabet, M):
     first, count = r.varint(), r.varint()
     if not count:
         if first:
-            fail('empty table with first != 0')
+            fail('table')
         return None
     if first >= alphabet or count > alphabet - first:
-        fail('table exceeds the alphabet')
+        fail('table')
     if count == 1:
         return first, [M]
     acc = fill = prev = total = 0
@@ -121,11 +121,11 @@ def read_table(r, alphabet, M):
         if q < 24:
             z |= q << k
         elif z >> k < 24:
-            fail('non-canonical escape')
+            fail('table')
         v = prev + (z >> 1 ^ -(z & 1))
         total += v
         if not 0 <= v < M or not (i or v) or total >= M:
-            fail('bad frequency')
+            fail('table')
         freqs.append(v)
         prev = v
         mean += z
@@ -134,7 +134,7 @@ def read_table(r, alphabet, M):
             mean >>= 1
             seen >>= 1
     if acc:
-        fail('nonzero table padding')
+        fail('table')
     return first, freqs + [M - total]
 
 
@@ -145,28 +145,28 @@ class Frame:
         """`shape` (and `dtype`, if given) are what the caller expects; `contexts` is None or
         (pattern, length): context id j is pattern[j % len(pattern)], for j < length."""
         if b[:4] != b'PGRA':
-            fail('bad frame magic')
+            fail('frame')
         if len(b) < 9:
-            fail('truncated frame')
+            fail('frame')
         r = Reader(b, 4, len(b) - 4)
         if r.u8() != 1:
-            fail('frame version')
+            fail('frame')
         check_crc(b)
         self.dtype = r.u8()
         if self.dtype not in FD or dtype and self.dtype != dtype:
-            fail('frame dtype')
+            fail('frame')
         ndim = r.u8()
         if ndim > 8:
-            fail('frame ndim')
+            fail('frame')
         n = 1
         self.shape = []
         for _ in range(ndim):
             self.shape.append(r.varint())
             n *= self.shape[-1]
             if n > 1 << 28:
-                fail('frame too large')
+                fail('frame')
         if tuple(self.shape) != shape:
-            fail('frame shape')
+            fail('frame')
         z = r.varint()
         self.offset = (z >> 1 ^ -(z & 1)) & (1 << 64) - 1
         alphabet = r.varint()
@@ -175,21 +175,21 @@ class Frame:
         run = r.varint()
         if not 0 < alphabet <= L or not 0 < p < 17 or not 0 < tables <= 4096 or tables << p > 1 << 24 \
                 or not run and tables > 1:
-            fail('frame header')
+            fail('frame')
         self.M = M = 1 << p
         self.tables = [read_table(r, alphabet, M) for _ in range(tables)]
         self.W = W = r.u8()
         self.chunk = r.varint()
         if W not in (4, 8, 16, 32, 64) or not self.chunk:
-            fail('lanes or chunk size')
+            fail('frame')
         self.n = n
         self.free = all(t is None or len(t[1]) == 1 for t in self.tables)  # no payload at all
         count = 0 if self.free or not n else -(-n // self.chunk)
         if count > (r.end - r.pos) // (4 * W + 1):
-            fail('too many chunks')
+            fail('chunks')
         sizes = [r.varint() for _ in range(count)]
         if any(s < 4 * W or s - 4 * W & 1 for s in sizes) or sum(sizes) != r.end - r.pos:
-            fail('chunk sizes')
+            fail('chunks')
         self.chunks = []
         for s in sizes:
             self.chunks.append(r.take(s))
@@ -197,7 +197,7 @@ class Frame:
         if run:
             if contexts is None:
                 if n:
-                    fail('frame needs contexts')
+                    fail('contexts')
             else:
                 self.pattern, length = contexts
                 used = self.pattern[:length]
@@ -205,7 +205,7 @@ class Frame:
                         self.tables[t] is None for t in np.unique(used).tolist())):
                     fail('contexts')
         elif contexts is not None:
-            fail('contexts for a frame without')
+            fail('contexts')
         self.symbols = None
 
     def values(self):
@@ -251,7 +251,7 @@ def decode_batch(frames):
             m = min(f.chunk, f.n - c * f.chunk)
             x0 = np.frombuffer(data, '<u4', W)
             if x0.min() < L:
-                fail('initial state below L')
+                fail('state')
             w = np.frombuffer(data, '<u2', len(data) // 2 - 2 * W, 4 * W)
             row = [f, m, x0, base[f.pattern], c * f.chunk, nwords, len(w)]
             f.parts.append(row)
@@ -286,34 +286,42 @@ def decode_rows(rows, W, sym, freq, bias, words):
     phase = starts[:-1, None] + (np.array([[q[4]] for q in rows]) + lane) % period
     advance = W % period
     ends = starts[:-1, None] + period
-    pos = np.array([q[5] for q in rows]) - 1
+    pos = np.array([[q[5]] for q in rows]) - 1
     last = np.array([[q[1] - (s - 1) * W] for q, s in zip(rows, steps)])
+    contexts = (period > 1).any()
+    base = pattern[phase]
     out, active = [], []
+    x = X
     k = len(rows)
     for t in range(steps[0]):
-        while steps[k - 1] <= t:
-            k -= 1
-        x = X[:k]
-        ph = phase[:k]
-        i = pattern[ph] + (x & mask[:k])
+        if steps[k - 1] <= t or not t:  # chunks finished: keep their states, shrink the views
+            j = k
+            while steps[k - 1] <= t:
+                k -= 1
+            X[k:j] = x[k:]
+            x, mk, sh, ps, bs, ph, pp, ad, pe = (
+                a[:k] for a in (x, mask, shift, pos, base, phase, period, advance, ends))
+        i = (pattern[ph] if contexts else bs) + (x & mk)
         out.append(i)
         active.append(k)
-        y = freq[i] * (x >> shift[:k]) + bias[i]
+        y = freq[i] * (x >> sh) + bias[i]
         need = y < L
-        j = k
-        while j and steps[j - 1] == t + 1:
-            j -= 1
-        if j < k:  # chunks ending in a partial group of W symbols: idle lanes keep their state
+        if steps[k - 1] == t + 1:  # chunks ending in a partial group of W symbols: idle lanes keep their state
+            j = k
+            while j and steps[j - 1] == t + 1:
+                j -= 1
             a = lane < last[j:k]
             need[j:] &= a
             y[j:] = np.where(a, y[j:], x[j:])
         c = need.cumsum(1)
-        X[:k] = np.where(need, y << 16 | words.take(pos[:k, None] + c, mode='clip'), y)
-        pos[:k] += c[:, -1]
-        ph += advance[:k]
-        ph -= period[:k] * (ph >= ends[:k])
-    if (X != L).any() or (pos + 1 != np.array([q[5] + q[6] for q in rows])).any():
-        fail('rANS stream does not end in its initial state')
+        x = np.where(need, y << 16 | words.take(ps + c, mode='clip'), y)
+        ps += c[:, -1:]
+        if contexts:
+            ph += ad
+            ph -= pp * (ph >= pe)
+    X[:k] = x
+    if (X != L).any() or (pos[:, 0] + 1 != np.array([q[5] + q[6] for q in rows])).any():
+        fail('state')
     flat = np.concatenate(out).ravel()
     offsets = np.cumsum([0] + active) * W
     for r, (q, s) in enumerate(zip(rows, steps)):
@@ -324,36 +332,36 @@ def load_pgpk(data):
     """The tensors of an artifact (bytes): {name: tensor} in original dtype and shape."""
     b = memoryview(bytes(data))
     if b[:4] != b'PGPK':
-        fail('not a pgolf-pack artifact')
+        fail('magic')
     if len(b) < 10:
         fail('truncated')
     if b[4] != 1:
-        fail('unsupported version')
+        fail('version')
     check_crc(b)
     r = Reader(b, 5, len(b) - 4)
     size = r.varint()
     if size > r.end - r.pos:
-        fail('manifest runs past the file')
+        fail('manifest')
     r.end = r.pos + size
     count = r.varint()
     if count > 100000:
-        fail('too many tensors')
+        fail('manifest')
     entries, names, prev, blob = [], set(), b'', r.end
     for _ in range(count):
         shared = r.varint()
         if shared > len(prev):
-            fail('name prefix')
+            fail('name')
         raw = prev[:shared] + r.take(r.varint())
         try:
             name = raw.decode()
         except UnicodeDecodeError:
-            fail('name is not UTF-8')
+            fail('name')
         if not name or name in names:
-            fail('empty or repeated name')
+            fail('name')
         names.add(name)
         dtype, ndim = r.u8(), r.u8()
         if dtype not in TD or ndim > 8:
-            fail('dtype or ndim')
+            fail('manifest')
         dtype = TD[dtype]
         shape = tuple(r.varint() for _ in range(ndim))
         numel = 1
@@ -361,32 +369,32 @@ def load_pgpk(data):
             numel *= d
         scheme = r.u8()
         if numel > 1 << 31 or scheme not in (1, 2, 3, 4, 10, 11, 12, 13):
-            fail('size or scheme')
+            fail('manifest')
         bits = fmt = groups = 0
         if scheme < 5:
             fmt = r.u8()
             if fmt > 1:
-                fail('passthrough encoding')
+                fail('manifest')
             sizes = [r.varint()]
         else:
             if scheme == 10:
                 bits = r.u8()
                 if not 1 < bits < 9:
-                    fail('int bits')
+                    fail('manifest')
             fmt, groups = r.u8(), r.u8()
             if fmt > 10 or groups == 1 or groups > 16 or not ndim:
-                fail('quantized fields')
+                fail('manifest')
             sizes = [r.varint() for _ in range(3 if groups else 2)]
         blobs = []
         for s in sizes:
             if s > len(b) - 4 - blob:
-                fail('blob runs past the file')
+                fail('manifest')
             blobs.append(b[blob:blob + s])
             blob += s
         entries.append([name, dtype, shape, numel, scheme, bits, fmt, groups, blobs])
         prev = raw
     if r.pos != r.end or blob != len(b) - 4:
-        fail('trailing bytes')
+        fail('manifest')
     # column-group maps first: they are the contexts of their symbols' frames
     maps = [Frame(e[8][2], (rows_cols(e[2], e[3])[1],)) for e in entries if e[7]]
     decode_frames(maps)
@@ -396,31 +404,31 @@ def load_pgpk(data):
         if scheme < 5:
             stored = dtype if scheme == 4 else TD[scheme]
             if scheme < 4 and not dtype.is_floating_point:
-                fail('passthrough of a non-float tensor')
+                fail('dtype')
             item = stored.itemsize
             if fmt:
                 n = numel * item // 2
                 if item < 2:
-                    fail('16-bit words of 1-byte items')
+                    fail('encoding')
                 contexts = (np.arange(item // 2), n) if item > 2 else None
                 frames.append(Frame(blobs[0], (n,), contexts, 4))
             elif len(blobs[0]) != numel * item:
-                fail('passthrough size')
+                fail('size')
         else:
             if not dtype.is_floating_point:
-                fail('quantized non-float tensor')
+                fail('dtype')
             rows, cols = rows_cols(shape, numel)
             contexts = None
             if groups:
                 ids = next(maps).values().astype(np.int64)
                 if ids.size and (ids.min() < 0 or ids.max() >= groups):
-                    fail('column group ids')
+                    fail('groups')
                 contexts = (ids, rows * cols)
             frames.append(Frame(blobs[0], (rows, cols), contexts))
             if fmt:
                 frames.append(Frame(blobs[1], (rows,)))
             elif len(blobs[1]) != 2 * rows:
-                fail('fp16 scales size')
+                fail('size')
     decode_frames(frames)
     frames = iter(frames)
     out = {}
@@ -436,12 +444,12 @@ def load_pgpk(data):
         s = next(frames).values()
         q = (1 << bits - 1) - 1 if scheme == 10 else {11: 2, 12: 1, 13: 32767}[scheme]
         if s.size and (int(s.min()) < -q or int(s.max()) > q):
-            fail('symbol out of range')
+            fail('symbols')
         if fmt:
             codes = next(frames).values().astype(np.int64)
             e = codes >> fmt
             if codes.size and (e.min() < -126 or e.max() > 127):
-                fail('scale exponent')
+                fail('scales')
             scales = torch.from_numpy(((e + 127) << 23 | codes - (e << fmt) << 23 - fmt).astype(np.int32).view(np.float32))
         else:
             scales = torch.from_numpy(np.frombuffer(blobs[1], '<f2').astype(np.float32))
