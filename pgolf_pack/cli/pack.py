@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", required=True, type=_bytes, help="total byte budget for artifact + code (decimal)")
     p.add_argument("--code", nargs="+", type=Path, default=[], metavar="FILE",
                    help="files that ship with the artifact and count against the budget")
+    p.add_argument("--embed-loader", action="store_true",
+                   help="also count the one-line loader of `pgolf-loader --compact` (pasted into your code)")
     p.add_argument("-o", "--output", type=Path, help="artifact path (default: CHECKPOINT with suffix .pgpk)")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of the tables")
     p.add_argument("--plan-out", type=Path, metavar="PLAN", help="write the chosen plan (JSON) here")
@@ -76,6 +78,10 @@ def _main(args: argparse.Namespace) -> int:
         if not f.is_file():
             raise InputError(f"code file '{f}' does not exist")
         code_bytes += f.stat().st_size
+    if args.embed_loader:
+        from pgolf_pack.loader import compact_loader
+
+        code_bytes += len(compact_loader())
     output = args.output or args.checkpoint.with_suffix(".pgpk")
     if output.resolve() == args.checkpoint.resolve():
         raise InputError("the output path is the checkpoint itself; pass -o with another path")

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import ast
 import base64
+import io
 import builtins
 import keyword
 import lzma
 import string
+import tokenize
 import zlib
 from collections import Counter
 from itertools import product
@@ -82,8 +84,23 @@ def minify(source: str, keep: set[str] = frozenset(), foreign: set[str] = frozen
     for line in text.splitlines():
         body = line.lstrip(" ")
         if body:
-            lines.append(" " * ((len(line) - len(body)) // 4) + body)
-    return "\n".join(lines) + "\n"
+            lines.append(" " * ((len(line) - len(body)) // 4) + _tight(body))
+    out = "\n".join(lines) + "\n"
+    if ast.dump(ast.parse(out)) != ast.dump(ast.parse(text)):
+        raise InputError("minify: dropping whitespace changed the program")
+    return out
+
+
+def _tight(line: str) -> str:
+    """One unindented line with a space only between two word characters."""
+    out = ""
+    for tok in tokenize.generate_tokens(io.StringIO(line).readline):
+        if tok.type in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER):
+            continue
+        if out and tok.string and (out[-1].isalnum() or out[-1] == "_") and (tok.string[0].isalnum() or tok.string[0] == "_"):
+            out += " "
+        out += tok.string
+    return out
 
 
 def _rename_attributes(tree: ast.AST, taken: set[str], foreign: set[str]) -> None:
