@@ -226,7 +226,17 @@ def decode_frames(frames):
             slots += len(f.tables) * f.M
 
 
+class Chunk:
+    """One chunk to decode: `size` symbols from symbol `start` of `frame`, initial `states`,
+    table slot bases by context phase, and its words at `word0`..`word0 + nwords` of the batch."""
+
+    def __init__(self, frame, size, states, bases, start, word0, nwords):
+        self.frame, self.size, self.states, self.bases = frame, size, states, bases
+        self.start, self.word0, self.nwords = start, word0, nwords
+
+
 def decode_batch(frames):
+    """Decode frames together: one slot table for all their tables, one word array for all chunks."""
     sym, freq, bias, words, rows = [], [], [], [], []
     slots = nwords = 0
     for f in frames:
@@ -253,7 +263,7 @@ def decode_batch(frames):
             if x0.min() < L:
                 fail('state')
             w = np.frombuffer(data, '<u2', len(data) // 2 - 2 * W, 4 * W)
-            row = [f, m, x0, base[f.pattern], c * f.chunk, nwords, len(w)]
+            row = Chunk(f, m, x0, base[f.pattern], c * f.chunk, nwords, len(w))
             f.parts.append(row)
             rows.append(row)
             words.append(w)
@@ -263,31 +273,31 @@ def decode_batch(frames):
     tables = [np.concatenate(a) for a in (sym, freq, bias)]
     words = np.concatenate(words + [np.zeros(1, np.uint16)])
     for W in (4, 8, 16, 32, 64):
-        decode_rows([q for q in rows if q[0].W == W], W, *tables, words)
+        decode_rows([q for q in rows if q.frame.W == W], W, *tables, words)
     for f in frames:
         if f.parts:
-            f.symbols = np.concatenate([q[7] for q in f.parts])
+            f.symbols = np.concatenate([q.symbols for q in f.parts])
 
 
 def decode_rows(rows, W, sym, freq, bias, words):
-    """Step the W lanes of every chunk in `rows` together; appends each chunk's symbols to its row."""
+    """Step the W lanes of every chunk in `rows` together (one row of states per chunk)."""
     if not rows:
         return
-    rows.sort(key=lambda q: -q[1])
-    steps = [-(-q[1] // W) for q in rows]
+    rows.sort(key=lambda q: -q.size)  # longest first: the chunks still running are a prefix
+    steps = [-(-q.size // W) for q in rows]
     lane = np.arange(W)
-    X = np.array([q[2] for q in rows], U4)
-    shift = np.array([[q[0].precision] for q in rows], U4)
+    X = np.array([q.states for q in rows], U4)
+    shift = np.array([[q.frame.precision] for q in rows], U4)
     mask = (U4(1) << shift) - U4(1)
-    # context ids: lane l of a chunk starting at symbol a uses pattern[(a + l + W*t) % P] at step t
-    period = np.array([[len(q[3])] for q in rows])
-    starts = np.cumsum([0] + [len(q[3]) for q in rows])
-    pattern = np.concatenate([q[3] for q in rows]).astype(U4)
-    phase = starts[:-1, None] + (np.array([[q[4]] for q in rows]) + lane) % period
+    # context ids: lane l of a chunk starting at symbol a uses bases[(a + l + W*t) % P] at step t
+    period = np.array([[len(q.bases)] for q in rows])
+    starts = np.cumsum([0] + [len(q.bases) for q in rows])
+    pattern = np.concatenate([q.bases for q in rows]).astype(U4)
+    phase = starts[:-1, None] + (np.array([[q.start] for q in rows]) + lane) % period
     advance = W % period
     ends = starts[:-1, None] + period
-    pos = np.array([[q[5]] for q in rows]) - 1
-    last = np.array([[q[1] - (s - 1) * W] for q, s in zip(rows, steps)])
+    pos = np.array([[q.word0] for q in rows]) - 1  # the last word read
+    last = np.array([[q.size - (s - 1) * W] for q, s in zip(rows, steps)])  # lanes busy in the last step
     contexts = (period > 1).any()
     base = pattern[phase]
     out, active = [], []
@@ -320,12 +330,12 @@ def decode_rows(rows, W, sym, freq, bias, words):
             ph += ad
             ph -= pp * (ph >= pe)
     X[:k] = x
-    if (X != L).any() or (pos[:, 0] + 1 != np.array([q[5] + q[6] for q in rows])).any():
+    if (X != L).any() or (pos[:, 0] + 1 != np.array([q.word0 + q.nwords for q in rows])).any():
         fail('state')
-    flat = np.concatenate(out).ravel()
+    flat = np.concatenate(out).ravel()  # step t holds the slots of the first active[t] rows
     offsets = np.cumsum([0] + active) * W
     for r, (q, s) in enumerate(zip(rows, steps)):
-        q.append(sym[flat[(offsets[:s, None] + r * W + lane).ravel()[:q[1]]]])
+        q.symbols = sym[flat[(offsets[:s, None] + r * W + lane).ravel()[:q.size]]]
 
 
 def load_pgpk(data):
@@ -396,7 +406,8 @@ def load_pgpk(data):
     if r.pos != r.end or blob != len(b) - 4:
         fail('manifest')
     # column-group maps first: they are the contexts of their symbols' frames
-    maps = [Frame(e[8][2], (rows_cols(e[2], e[3])[1],)) for e in entries if e[7]]
+    maps = [Frame(blobs[2], (rows_cols(shape, numel)[1],))
+            for name, dtype, shape, numel, scheme, bits, fmt, groups, blobs in entries if groups]
     decode_frames(maps)
     maps = iter(maps)
     frames = []
