@@ -261,6 +261,19 @@ def test_hostile_counts_are_refused_before_allocating():
         load_pgpk(art)
     with pytest.raises(CorruptDataError):
         parse_artifact(art).tensors()
+    # a frame of 2^22 symbols whose one chunk holds a few words: refused once the words run out,
+    # not after stepping through all 2^20 groups of lanes
+    frame = bytearray(b"PGRA\x01\x01\x02") + _varint(1 << 11) * 2 + _varint(0) + _varint(2) + b"\x01" + _varint(1) \
+        + _varint(0) + ref.table_fields(0, 2, [1]) + b"\x04" + _varint(1 << 22) + _varint(16 + 8)
+    frame = reseal(bytes(frame) + struct.pack("<4I", *[1 << 20] * 4) + b"\x07" * 8)
+    rec = _varint(0) + _varint(1) + b"w" + b"\x01\x02" + _varint(1 << 11) + _varint(1 << 11) + b"\x0d\x00\x00" \
+        + _varint(len(frame)) + _varint(2 << 11)
+    manifest = _varint(1) + rec
+    art = reseal(b"PGPK\x01" + _varint(len(manifest)) + manifest + frame + b"\x00" * (2 << 11))
+    with pytest.raises(ValueError, match="state"):
+        load_pgpk(art)
+    with pytest.raises(CorruptDataError):
+        parse_artifact(art).tensors()
 
 
 # --- the shipped forms ----------------------------------------------------------------------

@@ -297,6 +297,7 @@ def decode_rows(rows, W, sym, freq, bias, words):
     advance = W % period
     ends = starts[:-1, None] + period
     pos = np.array([[q.word0] for q in rows]) - 1  # the last word read
+    end = np.array([[q.word0 + q.nwords] for q in rows]) - 1
     last = np.array([[q.size - (s - 1) * W] for q, s in zip(rows, steps)])  # lanes busy in the last step
     contexts = (period > 1).any()
     base = pattern[phase]
@@ -309,8 +310,10 @@ def decode_rows(rows, W, sym, freq, bias, words):
             while steps[k - 1] <= t:
                 k -= 1
             X[k:j] = x[k:]
-            x, mk, sh, ps, bs, ph, pp, ad, pe = (
-                a[:k] for a in (x, mask, shift, pos, base, phase, period, advance, ends))
+            x, mk, sh, ps, bs, ph, pp, ad, pe, pz = (
+                a[:k] for a in (x, mask, shift, pos, base, phase, period, advance, ends, end))
+        if not t & 1023 and (ps > pz).any():  # read past its words: stop garbage early
+            fail('state')
         i = (pattern[ph] if contexts else bs) + (x & mk)
         out.append(i)
         active.append(k)
@@ -330,7 +333,7 @@ def decode_rows(rows, W, sym, freq, bias, words):
             ph += ad
             ph -= pp * (ph >= pe)
     X[:k] = x
-    if (X != L).any() or (pos[:, 0] + 1 != np.array([q.word0 + q.nwords for q in rows])).any():
+    if (X != L).any() or (pos != end).any():
         fail('state')
     flat = np.concatenate(out).ravel()  # step t holds the slots of the first active[t] rows
     offsets = np.cumsum([0] + active) * W
