@@ -338,8 +338,10 @@ def test_pack_embed_loader_counts_exactly_the_compact_line(tmp_path, capsys):
     for extra in ([], ["--embed-loader"]):
         assert pack_cli.main([str(ckpt), "--budget", "400000", "--code", str(code), "-o", str(tmp_path / "m.pgpk"),
                               "--json", "--quiet"] + extra) == 0
-        counted.append(json.loads(capsys.readouterr().out)["code_bytes"])
-    assert counted == [code.stat().st_size, code.stat().st_size + len(compact_loader())]
+        report = json.loads(capsys.readouterr().out)
+        counted.append((report["code_bytes"], report["code_files"][1:]))
+    assert counted == [(code.stat().st_size, []),
+                       (code.stat().st_size + len(compact_loader()), ["pgolf-loader --compact"])]
 
 
 def test_loader_cli_errors_are_one_line(tmp_path, capsys):

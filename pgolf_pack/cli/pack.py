@@ -82,6 +82,7 @@ def _main(args: argparse.Namespace) -> int:
         from pgolf_pack.loader import compact_loader
 
         code_bytes += len(compact_loader())
+        args.code = args.code + ["pgolf-loader --compact"]  # named in the report beside the files
     output = args.output or args.checkpoint.with_suffix(".pgpk")
     if output.resolve() == args.checkpoint.resolve():
         raise InputError("the output path is the checkpoint itself; pass -o with another path")
