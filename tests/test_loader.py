@@ -348,3 +348,39 @@ def test_loader_cli_errors_are_one_line(tmp_path, capsys):
     assert loader_cli.main(["-o", str(tmp_path / "missing" / "x.py")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "does not exist" in err
+
+
+def test_minify_keeps_behaviour_and_refuses_what_it_cannot_rename():
+    from pgolf_pack.errors import InputError
+    from pgolf_pack.loader.minify import minify
+
+    source = '''
+"""Docstring."""
+import numpy as np
+
+
+class Counter:
+    """Counts."""
+
+    def __init__(self, start):
+        self.total = start  # a comment
+
+    def add(self, amount):
+        self.total += amount
+        return self
+
+
+def entry(values):
+    c = Counter(len(values))
+    for v in sorted(values, key=lambda item: -item):
+        c.add(v)
+    return [c.total, np.arange(3, dtype=np.int64).sum(), {k: k * 2 for k in range(2)}]
+'''
+    small = minify(source, {"entry"}, set(dir(np)) | set(dir(np.ndarray)))
+    assert "Docstring" not in small and "comment" not in small and "Counter" not in small and "total" not in small
+    for text in (source, small):
+        namespace = {}
+        exec(text, namespace)
+        assert namespace["entry"]([3, 1, 2]) == [9, 3, {0: 0, 1: 2}]
+    with pytest.raises(InputError, match="keyword argument 'amount'"):
+        minify(source.replace("c.add(v)", "c.add(amount=v)"), {"entry"})

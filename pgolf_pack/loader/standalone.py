@@ -11,12 +11,14 @@ import torch
 
 L = 1 << 16
 U4 = np.uint32
+# artifact dtype codes (FORMAT.md section 3) and frame dtype codes (CODER.md section 4)
 TD = {1: torch.float32, 2: torch.float16, 3: torch.bfloat16, 4: torch.float64, 5: torch.int8, 6: torch.uint8,
       7: torch.int16, 8: torch.int32, 9: torch.int64, 10: torch.bool}
 FD = {1: 'i1', 2: 'u1', 3: 'i2', 4: 'u2', 5: 'i4', 6: 'u4', 7: 'i8', 8: 'u8'}
 
 
 def fail(what):
+    """Refuse the artifact; `what` names the failed check in a word (every byte here is counted)."""
     raise ValueError('corrupt pgpk artifact: ' + what)
 
 
@@ -29,6 +31,7 @@ crc_list = crc_table.tolist()
 
 
 def crc32c(b):
+    """CRC-32C (Castagnoli) of the bytes b, as the codec computes it."""
     n = len(b)
     size = max(256, int(n ** .5))
     head = n % size
@@ -51,12 +54,13 @@ def crc32c(b):
 
 
 def check_crc(b):
+    """b ends with the CRC-32C of what precedes it (artifact and frame alike)."""
     if crc32c(b[:-4]) != int.from_bytes(b[-4:], 'little'):
         fail('checksum')
 
 
 class Reader:
-    """Bounds-checked reads of b[pos:end]: bytes, u8, canonical LEB128 varints, LSB-first bits."""
+    """Bounds-checked reads of b[pos:end]: bytes, u8 and canonical LEB128 varints."""
 
     def __init__(self, b, pos, end):
         self.b, self.pos, self.end = b, pos, end
