@@ -190,7 +190,19 @@ def mutation_base():
         encode("c.e", (torch.randn(40, generator=g) * 0.05).half(), "fp16"),
         encode("d.f", torch.randn(5, 3, generator=g), "fp32"),
         encode("e.i", torch.arange(12, dtype=torch.int32), "raw"),
+        word_coded("f.e", (torch.randn(12, 10, generator=g) * 0.05).bfloat16(), 3, 16, 50),
+        word_coded("g.w", torch.randint(1, 9, (7, 9), generator=g) * 0.25, 1, 4, 40),  # narrow alphabets: fast oracle
     ]
+
+
+def word_coded(name, t, scheme_id, lanes, chunk):
+    """A passthrough tensor stored as a frame of its 16-bit words (encoding 1), small enough for
+    the oracle: the writer only picks this encoding for larger tensors."""
+    item = t.element_size()
+    words = t.reshape(-1).view(torch.int16 if item == 2 else torch.int32).numpy().astype(f"<i{item}").view("<u2")
+    ctx = np.arange(words.size) % (item // 2) if item > 2 else None
+    frame = rans.encode(words.astype(np.uint16), contexts=ctx, lanes=lanes, chunk_size=chunk)
+    return EncodedTensor(name, tuple(t.shape), t.dtype, scheme_id, b"\x01" + _varint(len(frame)), (frame,), "words", 0)
 
 
 @given(st.data())
