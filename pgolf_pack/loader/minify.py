@@ -5,7 +5,7 @@ tree), renames the module's own variables, functions and parameters to the short
 unparses, and indents by one space per level. Attribute and keyword names are left alone, so a
 renamed name can only change meaning if the module passes one of its own parameters by keyword
 or uses `global`, `nonlocal` or string lookups of names; `minify` refuses the first two.
-`compact` compresses the result (the smaller of lzma and zlib) into a base85 literal.
+`compact` compresses the result (the smallest of zlib and a few lzma settings) into a base85 literal.
 """
 
 from __future__ import annotations
@@ -128,10 +128,12 @@ def _names():
 def compact(source: str, entry: str, foreign: set[str]) -> bytes:
     """One line that, executed, binds `entry` from `source` (run in its own namespace), newline included."""
     code = minify(source, {entry}, foreign).encode()
-    candidates = [
-        ("lzma", lzma.compress(code, format=lzma.FORMAT_ALONE, preset=9 | lzma.PRESET_EXTREME)),
-        ("zlib", zlib.compress(code, 9)),
-    ]
+    # .lzma streams carry their literal-context settings in the header, so any of these decode
+    # with a plain lzma.decompress; text prefers fewer literal-context bits than the default
+    candidates = [("zlib", zlib.compress(code, 9))] + [
+        ("lzma", lzma.compress(code, format=lzma.FORMAT_ALONE, filters=[
+            {"id": lzma.FILTER_LZMA1, "preset": 9 | lzma.PRESET_EXTREME, "lc": lc, "lp": 0, "pb": pb, "nice_len": nice}]))
+        for lc in range(5) for pb in range(3) for nice in (64, 273)]
     lines = [f"import {m},base64;{entry}=(lambda d:exec({m}.decompress(base64.b85decode(b'"
              f"{base64.b85encode(data).decode()}')),d)or d['{entry}'])({{}})\n" for m, data in candidates]
     return min(lines, key=len).encode()

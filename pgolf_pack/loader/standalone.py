@@ -148,28 +148,19 @@ class Frame:
     def __init__(self, b, shape, contexts=None, dtype=0):
         """`shape` (and `dtype`, if given) are what the caller expects; `contexts` is None or
         (pattern, length): context id j is pattern[j % len(pattern)], for j < length."""
-        if b[:4] != b'PGRA':
-            fail('frame')
-        if len(b) < 9:
-            fail('frame')
-        r = Reader(b, 4, len(b) - 4)
-        if r.u8() != 1:
+        r = Reader(b, 5, len(b) - 4)
+        if b[:5] != b'PGRA\x01' or len(b) < 9:  # magic and version
             fail('frame')
         check_crc(b)
-        self.dtype = r.u8()
-        if self.dtype not in FD or dtype and self.dtype != dtype:
+        self.dtype, ndim = r.u8(), r.u8()
+        if self.dtype not in FD or dtype and self.dtype != dtype or ndim > 8:
             fail('frame')
-        ndim = r.u8()
-        if ndim > 8:
-            fail('frame')
-        n = 1
-        self.shape = []
-        for _ in range(ndim):
-            self.shape.append(r.varint())
-            n *= self.shape[-1]
-            if n > 1 << 28:
-                fail('frame')
-        if tuple(self.shape) != shape:
+        self.shape = [r.varint() for _ in range(ndim)]
+        n = nonzero = 1
+        for d in self.shape:  # an array must be able to have the shape, even with a zero dimension
+            n *= d
+            nonzero *= d or 1
+        if tuple(self.shape) != shape or nonzero * int(FD[self.dtype][1]) >> 63 or n > 1 << 30:
             fail('frame')
         z = r.varint()
         self.offset = (z >> 1 ^ -(z & 1)) & (1 << 64) - 1
@@ -184,8 +175,8 @@ class Frame:
         self.tables = [read_table(r, alphabet, M) for _ in range(tables)]
         self.W = W = r.u8()
         self.chunk = r.varint()
-        if W not in (4, 8, 16, 32, 64) or not self.chunk:
-            fail('frame')
+        if W not in (4, 8, 16, 32, 64) or not self.chunk or n and not run and self.tables[0] is None:
+            fail('frame')  # (a frame without contexts that holds symbols needs a non-empty table)
         self.n = n
         self.free = all(t is None or len(t[1]) == 1 for t in self.tables)  # no payload at all
         count = 0 if self.free or not n else -(-n // self.chunk)
@@ -345,15 +336,12 @@ def decode_rows(rows, W, sym, freq, bias, words):
         q.symbols = sym[flat[(offsets[:s, None] + r * W + lane).ravel()[:q.size]]]
 
 
-def load_pgpk(data):
-    """The tensors of an artifact (bytes): {name: tensor} in original dtype and shape."""
+def load_pgpk(data, max_elements=1 << 28):
+    """The tensors of an artifact (bytes): {name: tensor} in original dtype and shape. Like
+    load_artifact, it refuses artifacts declaring more than `max_elements` elements in all."""
     b = memoryview(bytes(data))
-    if b[:4] != b'PGPK':
-        fail('magic')
-    if len(b) < 10:
-        fail('truncated')
-    if b[4] != 1:
-        fail('version')
+    if b[:5] != b'PGPK\x01' or len(b) < 10:
+        fail('not a version 1 pgpk artifact')
     check_crc(b)
     r = Reader(b, 5, len(b) - 4)
     size = r.varint()
@@ -363,7 +351,7 @@ def load_pgpk(data):
     count = r.varint()
     if count > 100000:
         fail('manifest')
-    entries, names, prev, blob = [], set(), b'', r.end
+    entries, names, prev, blob, total = [], set(), b'', r.end, 0
     for _ in range(count):
         shared = r.varint()
         if shared > len(prev):
@@ -384,8 +372,10 @@ def load_pgpk(data):
         numel = 1
         for d in shape:
             numel *= d
+        total += numel
         scheme = r.u8()
-        if numel > 1 << 31 or scheme not in (1, 2, 3, 4, 10, 11, 12, 13):
+        if max(shape, default=0) >> 63 or numel > 1 << 28 or total > max_elements \
+                or scheme not in (1, 2, 3, 4, 10, 11, 12, 13):
             fail('manifest')
         bits = fmt = groups = 0
         if scheme < 5:
@@ -457,6 +447,8 @@ def load_pgpk(data):
             raw = next(frames).values().astype('<u2').tobytes() if fmt else bytes(blobs[0])
             kind = ('u' if item == 1 else 'i') + str(item)
             a = np.frombuffer(raw, '<' + kind).astype(kind)
+            if stored == torch.bool and a.size and a.max() > 1:
+                fail('bool')
             out[name] = torch.from_numpy(a.copy()).view(stored).reshape(shape).to(dtype)
             continue
         s = next(frames).values()
