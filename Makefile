@@ -32,7 +32,7 @@ sanitize: $(STAMP)
 	cd build && LD_PRELOAD="$$(gcc -print-file-name=libasan.so):$$(gcc -print-file-name=libubsan.so)" \
 		ASAN_OPTIONS=detect_leaks=0 PYTHONPATH="$(abspath build/asan)" \
 		$(PY) -m pytest -q -p no:cacheprovider -c ../pyproject.toml --rootdir .. \
-		../tests/test_rans_roundtrip.py ../tests/test_rans_corrupt.py ../tests/test_freq_table.py
+		../tests/test_rans_roundtrip.py ../tests/test_rans_corrupt.py ../tests/test_freq_table.py ../tests/test_rans_limits.py
 
 ## fuzz: the native fuzz targets under ASan/UBSan (repeatable mutation driver; FUZZ_RUNS each)
 fuzz: $(STAMP)

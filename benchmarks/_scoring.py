@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pgolf_pack.artifact import parse_artifact
+from pgolf_pack.artifact import decode_artifact
 from pgolf_pack.bpb import build_byte_tables, evaluate, load_val_tokens
 from pgolf_pack.checkpoint import load_state_dict
 from pgolf_pack.pack import pack_checkpoint
 from pgolf_pack.planner import TensorPlan, plan_from
-from pgolf_pack.verify import build, load_factory, logits_fn
+from pgolf_pack.models import build_model, load_factory, logits_fn
 
 
 def add_scoring_arguments(ap: argparse.ArgumentParser, max_tokens: int) -> None:
@@ -39,7 +39,7 @@ class Scoring:
     def packed(self, tensors: list[TensorPlan], budget: int) -> tuple[int, float]:
         """(artifact bytes, val_bpb) of the checkpoint packed at `budget` from evaluated tensors."""
         r = pack_checkpoint(self.state_dict, budget, plan=plan_from(tensors, budget))
-        return r.artifact_bytes, self.bpb(parse_artifact(r.data).tensors())
+        return r.artifact_bytes, self.bpb(decode_artifact(r.data).tensors())
 
 
 def load_scoring(args: argparse.Namespace, model: str | None = None) -> Scoring:
@@ -50,7 +50,7 @@ def load_scoring(args: argparse.Namespace, model: str | None = None) -> Scoring:
 
     def bpb(state: Mapping[str, torch.Tensor]) -> float:
         nonlocal tables
-        fn = logits_fn(build(factory, state, device, "benchmark"), device)
+        fn = logits_fn(build_model(factory, state, device, "benchmark"), device)
         if tables is None:  # sized to the model's vocabulary
             with torch.inference_mode():
                 vocab = fn(torch.zeros(1, 1, dtype=torch.long)).shape[-1]

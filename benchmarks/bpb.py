@@ -25,7 +25,7 @@ from anchors import baseline_int8_zlib, records_int6_brotli  # noqa: E402
 
 from pgolf_pack.errors import BudgetError  # noqa: E402
 from pgolf_pack.planner import evaluate_tensors  # noqa: E402
-from pgolf_pack.verify import DEFAULT_FACTORY  # noqa: E402
+from pgolf_pack.models import DEFAULT_FACTORY  # noqa: E402
 
 
 def main(argv=None) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pgolf_pack.artifact import parse_artifact  # noqa: E402
+from pgolf_pack.artifact import decode_artifact  # noqa: E402
 from pgolf_pack.loader import compact_loader  # noqa: E402
 from pgolf_pack.loader.standalone import crc32c, load_pgpk  # noqa: E402
 
@@ -66,7 +66,7 @@ def main() -> None:
         label = "synthetic 11L×512, MLP×4, vocab 8192"
         if args.save:
             args.save.write_bytes(data)
-    art = parse_artifact(data)
+    art = decode_artifact(data)
     weights = sum(e.numel for e in art.entries)
     kinds = Counter(f"{e.label}{'/w16' if e.encoding else ''}" for e in art.entries)
     print(f"\n{label}: {weights:,} weights, {len(data):,} bytes, {len(art.entries)} tensors "
@@ -76,7 +76,7 @@ def main() -> None:
     namespace: dict = {}
     exec(compact_loader(), namespace)
     runs = [
-        ("native (pgolf_pack.load_artifact), 1 thread", lambda: parse_artifact(data).tensors(threads=1)),
+        ("native (pgolf_pack.load_artifact), 1 thread", lambda: decode_artifact(data).tensors(threads=1)),
         ("standalone load_pgpk", lambda: load_pgpk(data)),
         (f"compact one-line form ({len(compact_loader()):,} B)", lambda: namespace["load_pgpk"](data)),
         ("  of which the artifact's CRC-32C", lambda: crc32c(memoryview(data))),

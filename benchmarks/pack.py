@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from anchors import baseline_int8_zlib, records_int6_brotli, squared_error  # noqa: E402
 
-from pgolf_pack.artifact import parse_artifact  # noqa: E402
+from pgolf_pack.artifact import decode_artifact  # noqa: E402
 from pgolf_pack.checkpoint import load_state_dict  # noqa: E402
 from pgolf_pack.errors import BudgetError  # noqa: E402
 from pgolf_pack.pack import pack_checkpoint  # noqa: E402
@@ -53,7 +53,7 @@ def bench(label: str, sd: dict[str, torch.Tensor]) -> dict:
     packed = pack_checkpoint(sd, budget)
     t_pack = time.perf_counter() - t0
     t0 = time.perf_counter()
-    parse_artifact(packed.data).tensors()
+    decode_artifact(packed.data).tensors()
     t_unpack = time.perf_counter() - t0
     tensors = evaluate_tensors(sd)
     raw = sum(t.numel() * t.element_size() for t in sd.values())

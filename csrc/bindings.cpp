@@ -60,7 +60,8 @@ Kernel kernel_of(const std::string& name) {
     if (name == "scalar") return Kernel::Scalar;
     if (name == "avx2") return Kernel::Avx2;
     if (name == "avx512") return Kernel::Avx512;
-    throw CodecError(Status::InvalidArgument, "unknown kernel '" + name + "' (auto, scalar, avx2, avx512)");
+    if (name == "search") return Kernel::Search;
+    throw CodecError(Status::InvalidArgument, "unknown kernel '" + name + "' (auto, scalar, avx2, avx512, search)");
 }
 
 using ContextArray = py::array_t<uint16_t, py::array::c_style | py::array::forcecast>;
@@ -98,7 +99,10 @@ TableSet table_set(const std::vector<FreqArray>& freqs, unsigned precision) {
     TableSet t;
     t.precision = precision;
     t.alphabet = freqs.empty() ? 0 : size_t(freqs[0].size());
-    for (const auto& f : freqs) t.freqs.emplace_back(f.data(), f.data() + f.size());
+    for (const auto& f : freqs) {
+        if (size_t(f.size()) != t.alphabet) throw CodecError(Status::InvalidArgument, "tables must share one alphabet size");
+        t.runs.push_back(TableRun::from_dense(f.data(), size_t(f.size())));
+    }
     return t;
 }
 
@@ -111,8 +115,9 @@ py::dict frame_dict(const Frame& f) {
     d["offset"] = f.offset;
     d["alphabet"] = f.tables.alphabet;
     d["precision"] = f.tables.precision;
-    py::list tables;
-    for (const auto& t : f.tables.freqs) tables.append(FreqArray(py::ssize_t(t.size()), t.data()));
+    py::list tables;  // (first, frequencies of the nonzero range): dense would cost T x K
+    for (const auto& t : f.tables.runs)
+        tables.append(py::make_tuple(t.first, FreqArray(py::ssize_t(t.freq.size()), t.freq.data())));
     d["tables"] = tables;
     d["context_run"] = f.ctx_run;
     d["lanes"] = f.lanes;
@@ -287,7 +292,7 @@ PYBIND11_MODULE(_rans, m) {
 
     m.def("kernels", []() {
         py::list out;
-        for (Kernel k : {Kernel::Scalar, Kernel::Avx2, Kernel::Avx512})
+        for (Kernel k : {Kernel::Scalar, Kernel::Avx2, Kernel::Avx512, Kernel::Search})
             if (kernel_available(k)) out.append(kernel_name(k));
         return out;
     });

@@ -259,10 +259,7 @@ EncodedFrame encode_frame(const void* values, DType dtype, const std::vector<uin
         offset = table_offset;
         PGOLF_REQUIRE(tables.count() >= 1 && tables.count() <= kMaxTables, Status::InvalidArgument,
                 "the number of tables must be in [1, 4096], got " + std::to_string(tables.count()));
-        for (const auto& f : tables.freqs) {
-            PGOLF_REQUIRE(f.size() == tables.alphabet, Status::InvalidArgument, "tables must share one alphabet size");
-            validate_table(f.data(), f.size(), tables.precision);
-        }
+        for (const auto& r : tables.runs) validate_run(r, tables.alphabet, tables.precision);
         if (ctx.run) {
             PGOLF_REQUIRE(ctx.num_tables == 0 || ctx.num_tables == tables.count(), Status::InvalidArgument,
                     "num_tables differs from the number of tables given");
@@ -279,10 +276,12 @@ EncodedFrame encode_frame(const void* values, DType dtype, const std::vector<uin
         PGOLF_REQUIRE(tables.precision >= kMinPrecision && tables.precision <= kMaxPrecision, Status::InvalidArgument,
                 "precision must be in [1, 16], got " + std::to_string(tables.precision));
         for (const auto& c : h.counts) {
-            if (std::all_of(c.begin(), c.end(), [](uint64_t v) { return v == 0; }))
-                tables.freqs.emplace_back(h.alphabet, 0);  // an unused context
-            else
-                tables.freqs.push_back(normalize_counts(c.data(), c.size(), tables.precision));
+            if (std::all_of(c.begin(), c.end(), [](uint64_t v) { return v == 0; })) {
+                tables.runs.emplace_back();  // an unused context: an empty table
+            } else {
+                const auto f = normalize_counts(c.data(), c.size(), tables.precision);
+                tables.runs.push_back(TableRun::from_dense(f.data(), f.size()));
+            }
         }
     }
     PGOLF_REQUIRE(uint64_t(tables.count()) << tables.precision <= DecodeLimits{}.max_table_entries, Status::InvalidArgument,
@@ -323,7 +322,7 @@ EncodedFrame encode_frame(const void* values, DType dtype, const std::vector<uin
     w.u8(uint8_t(tables.precision));
     w.varint(tables.count());
     w.varint(ctx.run);
-    for (const auto& f : tables.freqs) write_table(w, f.data(), f.size(), tables.precision);
+    for (const auto& r : tables.runs) write_table_run(w, r);
     w.u8(uint8_t(lanes));
     w.varint(chunk_size);
     for (const auto& c : frame.chunks) w.varint(c.size());
@@ -354,18 +353,25 @@ Frame parse_frame(const uint8_t* data, size_t size, const DecodeLimits& limits) 
     f.dtype = DType(dtype);
     const uint8_t ndim = r.u8("ndim");
     PGOLF_REQUIRE(ndim <= kMaxDims, Status::BadHeader, "ndim " + std::to_string(ndim) + " exceeds 8");
-    f.n = 1;
+    // An array's shape must be one numpy (and a C pointer difference) can hold: the nonzero
+    // dimensions times the item size stay below 2^63. A zero dimension makes n = 0 however
+    // large the others are, so the output limit applies to n, not to each dimension.
+    const uint64_t max_elements = uint64_t(std::numeric_limits<int64_t>::max()) / dtype_size(f.dtype);
+    uint64_t nonzero = 1;
+    bool has_zero = false;
     for (unsigned d = 0; d < ndim; ++d) {
         const uint64_t dim = r.varint("shape");
         f.shape.push_back(dim);
-        if (dim && f.n > limits.max_symbols / dim)
-            fail(Status::LimitExceeded, "shape holds more than the limit of " + std::to_string(limits.max_symbols) +
-                                            " symbols (raise max_symbols to decode it)");
-        f.n *= dim;
+        if (dim == 0) { has_zero = true; continue; }
+        PGOLF_REQUIRE(nonzero <= max_elements / dim, Status::BadHeader,
+                "shape dimension " + std::to_string(d) + " (" + std::to_string(dim) + ") makes the array's " +
+                    dtype_name(f.dtype) + " bytes pass 2^63 - 1: no array can have this shape");
+        nonzero *= dim;
     }
+    f.n = has_zero ? 0 : nonzero;
     PGOLF_REQUIRE(f.n <= limits.max_symbols, Status::LimitExceeded,
-            "frame holds " + std::to_string(f.n) + " symbols, above the limit of " +
-                std::to_string(limits.max_symbols) + " (raise max_symbols to decode it)");
+            "shape holds more than the limit of " + std::to_string(limits.max_symbols) + " symbols (" +
+                std::to_string(f.n) + "; raise max_symbols to decode it)");
     f.offset = r.zigzag("offset");
     const uint64_t alphabet = r.varint("alphabet");
     PGOLF_REQUIRE(alphabet >= 1 && alphabet <= kMaxAlphabet, Status::BadHeader,
@@ -384,8 +390,10 @@ Frame parse_frame(const uint8_t* data, size_t size, const DecodeLimits& limits) 
     const size_t tables_start = r.offset();
     f.tables.precision = precision;
     f.tables.alphabet = size_t(alphabet);
-    for (uint64_t t = 0; t < num_tables; ++t) f.tables.freqs.push_back(read_table(r, size_t(alphabet), precision));
+    for (uint64_t t = 0; t < num_tables; ++t) f.tables.runs.push_back(read_table_run(r, size_t(alphabet), precision));
     f.table_bytes = r.offset() - tables_start;
+    PGOLF_REQUIRE(f.ctx_run != 0 || f.n == 0 || !f.tables.table_empty(0), Status::BadTable,
+            "the frame's only table is empty but it holds " + std::to_string(f.n) + " symbols");
     f.lanes = r.u8("lanes");
     PGOLF_REQUIRE(valid_lanes(f.lanes), Status::BadHeader, "lanes " + std::to_string(f.lanes) + " is not 4, 8, 16, 32 or 64");
     f.chunk_size = r.varint("chunk_size");
@@ -441,17 +449,25 @@ void decode_frame(const Frame& f, const uint16_t* ids, uint64_t count, void* out
     std::vector<uint16_t> expanded;
     const uint16_t* sym_ctx = per_symbol_contexts(ctx, f.n, expanded);
     if (f.n == 0) return;
-    const DecoderTables tables(f.tables);
-    if (f.tables.zero_cost()) {  // every table holds one symbol: fill
+    if (f.tables.zero_cost()) {  // every selected table holds one symbol (checked above): fill
         PGOLF_DISPATCH(f.dtype, {
             T* o = static_cast<T*>(out);
             for (uint64_t i = 0; i < f.n; ++i) {
                 const uint32_t t = sym_ctx ? sym_ctx[i] : 0;
-                o[i] = T(uint64_t(f.offset) + tables.symbol[size_t(t) << f.tables.precision]);
+                o[i] = T(uint64_t(f.offset) + f.tables.runs[t].first);
             }
         });
         return;
     }
+    // Slot tables cost T * 2^n entries whatever the frame's size; build them only when that is
+    // within a constant factor of the work the frame pays for (its symbols and bytes), or when
+    // the caller forces a slot kernel (bounded by max_table_entries, as parse_frame checked).
+    const bool slots = kernel == Kernel::Auto
+                           ? (uint64_t(f.tables.count()) << f.tables.precision) <=
+                                 kSlotEntriesPerUnit * (f.n + uint64_t(f.total_bytes))
+                           : kernel != Kernel::Search;
+    const DecoderTables tables(f.tables, slots);
+    if (!slots) kernel = Kernel::Search;
     PGOLF_DISPATCH(f.dtype, decode_chunks<T>(f.chunks, f.n, sym_ctx, tables, uint64_t(f.offset), f.lanes,
                                               f.chunk_size, static_cast<T*>(out), threads, kernel));
 }

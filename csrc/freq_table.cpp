@@ -1,6 +1,8 @@
 #include "freq_table.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <limits>
 #include <queue>
 #include <string>
@@ -114,6 +116,20 @@ void validate_table(const uint32_t* freq, size_t K, unsigned precision) {
             "frequencies sum to " + std::to_string(sum) + ", expected " + std::to_string(1u << precision));
 }
 
+void validate_run(const TableRun& t, size_t K, unsigned precision) {
+    PGOLF_REQUIRE(K >= 1 && K <= kMaxAlphabet, Status::BadTable, "alphabet size must be in [1, 65536]");
+    PGOLF_REQUIRE(t.first <= K && t.freq.size() <= K - t.first, Status::BadTable,
+            "table range exceeds the alphabet of " + std::to_string(K) + " symbols");
+    if (t.freq.empty()) {
+        PGOLF_REQUIRE(precision >= kMinPrecision && precision <= kMaxPrecision && t.first == 0, Status::BadTable,
+                "an empty table needs first = 0 and a precision in [1, 16]");
+        return;
+    }
+    PGOLF_REQUIRE(t.freq.front() && t.freq.back(), Status::BadTable,
+            "a table run must start and end with a nonzero frequency");
+    validate_table(t.freq.data(), t.freq.size(), precision);
+}
+
 namespace {
 
 // Adaptive Rice coding of the table's frequency deltas (docs/CODER.md, "Table"): the Rice
@@ -174,25 +190,38 @@ int64_t unzigzag64(uint64_t z) { return int64_t(z >> 1) ^ -int64_t(z & 1); }
 
 }  // namespace
 
+TableRun TableRun::from_dense(const uint32_t* f, size_t K) {
+    TableRun t;
+    size_t lo = K, hi = 0;
+    for (size_t i = 0; i < K; ++i)
+        if (f[i]) { if (lo == K) lo = i; hi = i; }
+    if (lo == K) return t;  // empty table
+    t.first = lo;
+    t.freq.assign(f + lo, f + hi + 1);
+    return t;
+}
+
+std::vector<uint32_t> TableRun::dense(size_t K) const {
+    std::vector<uint32_t> f(K, 0);
+    std::copy(freq.begin(), freq.end(), f.begin() + ptrdiff_t(first));
+    return f;
+}
+
 void write_table(ByteWriter& w, const uint32_t* freq, size_t K, unsigned precision) {
     validate_table(freq, K, precision);
-    size_t first = K, last = 0;
-    for (size_t i = 0; i < K; ++i)
-        if (freq[i]) { if (first == K) first = i; last = i; }
-    if (first == K) {  // empty table
-        w.varint(0);
-        w.varint(0);
-        return;
-    }
-    const size_t count = last - first + 1;
-    w.varint(first);
-    w.varint(count);
+    write_table_run(w, TableRun::from_dense(freq, K));
+}
+
+void write_table_run(ByteWriter& w, const TableRun& t) {
+    w.varint(t.first);
+    w.varint(t.freq.size());  // 0 for an empty table
+    if (t.freq.size() < 2) return;
     BitWriter bits(w);
     RiceState rice;
     int64_t previous = 0;
-    for (size_t i = first; i + 1 < first + count; ++i) {  // the last frequency is implied
-        const uint64_t z = zigzag64(int64_t(freq[i]) - previous);
-        previous = freq[i];
+    for (size_t j = 0; j + 1 < t.freq.size(); ++j) {  // the last frequency is implied
+        const uint64_t z = zigzag64(int64_t(t.freq[j]) - previous);
+        previous = t.freq[j];
         const unsigned k = rice.k();
         const uint64_t q = z >> k;
         if (q < kEscapeQuotient) {
@@ -213,22 +242,29 @@ size_t table_size_bytes(const uint32_t* freq, size_t K, unsigned precision) {
     return w.size();
 }
 
-std::vector<uint32_t> read_table(ByteReader& r, size_t K, unsigned precision) {
+TableRun read_table_run(ByteReader& r, size_t K, unsigned precision) {
     const uint64_t M = uint64_t(1) << precision;
-    std::vector<uint32_t> f(K, 0);
+    TableRun t;
     const uint64_t first = r.varint("table.first");
     const uint64_t count = r.varint("table.count");
     if (count == 0) {
         PGOLF_REQUIRE(first == 0, Status::BadTable, "an empty table must have first = 0, got " + std::to_string(first));
-        return f;
+        return t;
     }
     PGOLF_REQUIRE(first < K && count <= K - first, Status::BadTable,
             "table range [" + std::to_string(first) + ", " + std::to_string(first + count) +
                 ") exceeds the alphabet of " + std::to_string(K) + " symbols");
+    t.first = first;
     if (count == 1) {
-        f[first] = uint32_t(M);
-        return f;
+        t.freq.push_back(uint32_t(M));
+        return t;
     }
+    // Every stored frequency takes at least one bit, so a count the remaining bytes cannot back
+    // fails here, before it costs memory; one that they can is reserved exactly.
+    PGOLF_REQUIRE(count - 1 <= 8 * uint64_t(r.remaining()), Status::Truncated,
+            "table ends inside field 'table.bits': its " + std::to_string(count) + " entries need at least " +
+                std::to_string(count - 1) + " bits, and " + std::to_string(r.remaining()) + " bytes remain");
+    t.freq.reserve(size_t(count));
     BitReader bits(r);
     RiceState rice;
     int64_t previous = 0;
@@ -254,13 +290,17 @@ std::vector<uint32_t> read_table(ByteReader& r, size_t K, unsigned precision) {
         sum += uint64_t(v);
         PGOLF_REQUIRE(sum < M, Status::BadTable,
                       "frequencies reach M = " + std::to_string(M) + " by index " + std::to_string(i));
-        f[i] = uint32_t(v);
+        t.freq.push_back(uint32_t(v));
         previous = v;
         rice.update(z);
     }
     bits.finish();
-    f[end] = uint32_t(M - sum);
-    return f;
+    t.freq.push_back(uint32_t(M - sum));
+    return t;
+}
+
+std::vector<uint32_t> read_table(ByteReader& r, size_t K, unsigned precision) {
+    return read_table_run(r, K, precision).dense(K);
 }
 
 }  // namespace pgolf

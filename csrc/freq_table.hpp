@@ -13,6 +13,10 @@
 //  * An empty table (all zero) is allowed in a frame as a placeholder for an unused context;
 //    it can code nothing.
 //
+//  * Decoders keep a table as a TableRun, its nonzero range only, so that reading a table costs
+//    memory and time in proportion to its serialised bytes (each stored frequency takes at
+//    least one bit), never in proportion to the alphabet K.
+//
 // Serialised form (docs/CODER.md, "Table"):
 //    varint first      index of the first nonzero entry (0 for an empty table)
 //    varint count      first + count <= K; 0 = empty table, 1 = single symbol (freq M)
@@ -44,7 +48,25 @@ double cost_bits(const uint64_t* counts, const uint32_t* freq, size_t K, unsigne
 // Checks the invariants above; throws BadTable naming the first violation.
 void validate_table(const uint32_t* freq, size_t K, unsigned precision);
 
+// A table as its nonzero range: freq[j] is the frequency of index first + j. `freq` is empty
+// (an empty table, first = 0) or starts and ends with a nonzero entry.
+struct TableRun {
+    uint64_t first = 0;
+    std::vector<uint32_t> freq;
+
+    bool empty() const { return freq.empty(); }
+    static TableRun from_dense(const uint32_t* f, size_t K);
+    std::vector<uint32_t> dense(size_t K) const;
+};
+
+// Checks a run against alphabet K and precision as validate_table checks a dense table.
+void validate_run(const TableRun& t, size_t K, unsigned precision);
+
+// write_table validates a dense table; write_table_run trusts a run built from a valid one.
 void write_table(ByteWriter& w, const uint32_t* freq, size_t K, unsigned precision);
+void write_table_run(ByteWriter& w, const TableRun& t);
+// Reads and fully validates one table; the run's size is bounded by the bytes read.
+TableRun read_table_run(ByteReader& r, size_t K, unsigned precision);
 std::vector<uint32_t> read_table(ByteReader& r, size_t K, unsigned precision);
 size_t table_size_bytes(const uint32_t* freq, size_t K, unsigned precision);
 

@@ -1,5 +1,6 @@
 #include "rans_stream.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -9,58 +10,56 @@
 
 namespace pgolf {
 
-bool TableSet::table_empty(size_t t) const {
-    for (uint32_t f : freqs[t])
-        if (f) return false;
-    return true;
-}
-
 bool TableSet::zero_cost() const {
-    const uint32_t M = 1u << precision;
-    for (const auto& f : freqs)
-        for (uint32_t v : f)
-            if (v && v != M) return false;
+    for (const auto& r : runs)
+        if (r.freq.size() > 1) return false;  // a run starts and ends nonzero: two entries, two symbols
     return true;
 }
 
 EncoderTables::EncoderTables(const TableSet& tables) {
     const unsigned n = tables.precision;
-    for (const auto& f : tables.freqs) {
-        size_t lo = f.size(), hi = 0;
-        for (size_t i = 0; i < f.size(); ++i)
-            if (f[i]) { if (lo == f.size()) lo = i; hi = i; }
+    for (const auto& r : tables.runs) {
         base.push_back(symbols.size());
-        if (lo == f.size()) {  // empty table: codes nothing
-            first.push_back(0);
-            span.push_back(0);
-            continue;
-        }
-        first.push_back(lo);
-        span.push_back(hi - lo + 1);
+        first.push_back(r.first);
+        span.push_back(r.freq.size());  // 0 for an empty table: codes nothing
         uint32_t cum = 0;
-        for (size_t i = 0; i < lo; ++i) cum += f[i];
-        for (size_t i = lo; i <= hi; ++i) {
-            symbols.push_back(make_enc_symbol(cum, f[i], n));
-            cum += f[i];
+        for (uint32_t f : r.freq) {
+            symbols.push_back(make_enc_symbol(cum, f, n));
+            cum += f;
         }
     }
 }
 
-DecoderTables::DecoderTables(const TableSet& tables) : precision(tables.precision) {
+DecoderTables::DecoderTables(const TableSet& tables, bool use_slots) : precision(tables.precision), slots(use_slots) {
+    if (!slots) {
+        size_t total = 0;
+        for (const auto& r : tables.runs) total += r.freq.size() + 1;
+        cum.reserve(total);  // exactly: growing by doubling would peak at three times this
+        for (const auto& r : tables.runs) {
+            base.push_back(cum.size());
+            first.push_back(r.first);
+            span.push_back(uint32_t(r.freq.size()));
+            uint32_t c = 0;
+            cum.push_back(0);
+            for (uint32_t f : r.freq) cum.push_back(c += f);
+        }
+        return;
+    }
     const size_t M = size_t(1) << precision;
     entry.assign(tables.count() * M, 0);
     symbol.assign(tables.count() * M + 2, 0);
     for (size_t t = 0; t < tables.count(); ++t) {
-        const auto& f = tables.freqs[t];
+        const auto& r = tables.runs[t];
         uint32_t* e = entry.data() + t * M;
         uint16_t* s = symbol.data() + t * M;
         uint32_t cum = 0;
-        for (size_t i = 0; i < f.size(); ++i) {
-            for (uint32_t k = 0; k < f[i]; ++k) {
-                e[cum + k] = make_dec_entry(f[i], k);
-                s[cum + k] = uint16_t(i);
+        for (size_t j = 0; j < r.freq.size(); ++j) {
+            const uint32_t f = r.freq[j];
+            for (uint32_t k = 0; k < f; ++k) {
+                e[cum + k] = make_dec_entry(f, k);
+                s[cum + k] = uint16_t(r.first + j);
             }
-            cum += f[i];
+            cum += f;
         }
     }
 }
@@ -71,6 +70,7 @@ const char* kernel_name(Kernel k) {
         case Kernel::Scalar: return "scalar";
         case Kernel::Avx2: return "avx2";
         case Kernel::Avx512: return "avx512";
+        case Kernel::Search: return "search";
     }
     return "?";
 }
@@ -78,7 +78,8 @@ const char* kernel_name(Kernel k) {
 bool kernel_available(Kernel k) {
     switch (k) {
         case Kernel::Auto:
-        case Kernel::Scalar: return true;
+        case Kernel::Scalar:
+        case Kernel::Search: return true;
         case Kernel::Avx2: return cpu_has_avx2();
         case Kernel::Avx512: return cpu_has_avx512();
     }
@@ -88,7 +89,7 @@ bool kernel_available(Kernel k) {
 Kernel resolve_kernel(Kernel requested, unsigned lanes) {
     PGOLF_REQUIRE(kernel_available(requested), Status::InvalidArgument,
             std::string("decode kernel '") + kernel_name(requested) + "' is not available on this CPU");
-    if (requested != Kernel::Auto) return requested;
+    if (requested != Kernel::Auto) return requested;  // Search or slot kernels: the caller built matching tables
     if (lanes % 16 == 0 && cpu_has_avx512()) return Kernel::Avx512;
     if (lanes % 8 == 0 && cpu_has_avx2()) return Kernel::Avx2;
     return Kernel::Scalar;
@@ -184,7 +185,29 @@ void decode_chunk(const ChunkSpan& span, size_t chunk, size_t m, const uint16_t*
     const uint8_t* p = span.data + 4 * size_t(W);
     const uint8_t* const end = span.data + span.size;
     size_t i = 0;
-    if (kernel == Kernel::Avx512)
+    if (!tables.slots) {  // binary search over each table's cumulative frequencies
+        const unsigned n = tables.precision;
+        const uint32_t mask = (1u << n) - 1;
+        for (; i < m; ++i) {
+            const size_t lane = i & (W - 1);
+            const uint32_t xv = x[lane];
+            const uint32_t t = ctx ? ctx[i] : 0;
+            const uint32_t* c = tables.cum.data() + tables.base[t];
+            const uint32_t slot = xv & mask;
+            // the last j with c[j] <= slot; c[0] = 0 and c[span] = M > slot, so c[j + 1] > slot
+            const size_t j = size_t(std::upper_bound(c, c + tables.span[t] + 1, slot) - c) - 1;
+            uint32_t xn = (c[j + 1] - c[j]) * (xv >> n) + slot - c[j];
+            if (xn < kRansL) {
+                if (p == end)
+                    fail(Status::Truncated, where + " runs out of words at symbol " + std::to_string(i) + " of " +
+                                                std::to_string(m));
+                xn = (xn << 16) | uint32_t(p[0]) | uint32_t(p[1]) << 8;
+                p += 2;
+            }
+            x[lane] = xn;
+            out[i] = T(offset + tables.first[t] + j);
+        }
+    } else if (kernel == Kernel::Avx512)
         i = decode_groups_avx512<T>(x, W, p, end, ctx, tables, out, m, offset);
     else if (kernel == Kernel::Avx2)
         i = decode_groups_avx2<T>(x, W, p, end, ctx, tables, out, m, offset);

@@ -17,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "freq_table.hpp"
 #include "rans_core.hpp"
 
 namespace pgolf {
@@ -25,14 +26,15 @@ constexpr unsigned kMaxLanes = 64;
 
 inline bool valid_lanes(unsigned w) { return w == 4 || w == 8 || w == 16 || w == 32 || w == 64; }
 
-// T frequency tables over a common alphabet of K symbols at one precision.
+// T frequency tables over a common alphabet of K symbols at one precision, each kept as its
+// nonzero range (TableRun), so a set read from a frame costs what its bytes cost, not T x K.
 struct TableSet {
     unsigned precision = 0;
     size_t alphabet = 0;
-    std::vector<std::vector<uint32_t>> freqs;
+    std::vector<TableRun> runs;
 
-    size_t count() const { return freqs.size(); }
-    bool table_empty(size_t t) const;
+    size_t count() const { return runs.size(); }
+    bool table_empty(size_t t) const { return runs[t].empty(); }
     // True when every non-empty table has a single symbol: such streams cost 0 bits.
     bool zero_cost() const;
 };
@@ -54,14 +56,29 @@ struct EncoderTables {
     std::vector<uint64_t> base, first, span;
 };
 
+// Decoder view of a TableSet, in one of two forms:
+//  * slots: a 2^n-entry slot table per table (what the scalar and vector kernels index):
+//    T * 2^n entries, fast, but its size does not depend on the frame's bytes;
+//  * search (slots = false): each table's cumulative frequencies over its nonzero range, a
+//    binary search per symbol. Memory is proportional to the serialised tables, which is how
+//    a decode of a crafted frame of many high-precision tables stays proportional to its
+//    bytes (docs/SECURITY.md); the frame decoder picks it when slots would cost more.
+// Either way a decode must not select an empty table: decode_frame refuses such contexts first.
 struct DecoderTables {
-    explicit DecoderTables(const TableSet& tables);
+    DecoderTables(const TableSet& tables, bool slots);
     unsigned precision;
-    std::vector<uint32_t> entry;   // T * 2^n decode entries (rans_core.hpp)
-    std::vector<uint16_t> symbol;  // T * 2^n symbol indices, + 2 padding for 32-bit gathers
+    bool slots;
+    std::vector<uint32_t> entry;   // slots: T * 2^n decode entries (rans_core.hpp)
+    std::vector<uint16_t> symbol;  // slots: T * 2^n symbol indices, + 2 padding for 32-bit gathers
+    std::vector<uint32_t> cum;     // search: per table, cum[base[t] + j] for j = 0 .. span[t] (= M)
+    std::vector<uint64_t> base, first;
+    std::vector<uint32_t> span;
 };
 
-enum class Kernel : int { Auto = 0, Scalar = 1, Avx2 = 2, Avx512 = 3 };
+// Auto picks slots when T * 2^n is at most this many times the symbols plus the frame's bytes.
+constexpr uint64_t kSlotEntriesPerUnit = 4;
+
+enum class Kernel : int { Auto = 0, Scalar = 1, Avx2 = 2, Avx512 = 3, Search = 4 };
 const char* kernel_name(Kernel k);
 bool kernel_available(Kernel k);
 // The kernel a decode with `lanes` lanes will use; throws InvalidArgument if `requested`

@@ -238,19 +238,21 @@ class BitReader:
         return v
 
 
-def read_table(r: Reader, K: int, precision: int) -> list[int]:
+def read_table_run(r: Reader, K: int, precision: int) -> tuple[int, list[int]]:
+    """One table as (first, frequencies of indices first .. first + count - 1); an empty
+    table is (0, []). Kept as its range so that a frame of many tables over a wide alphabet
+    costs what its bytes cost here too."""
     M = 1 << precision
-    f = [0] * K
     first, count = r.varint(), r.varint()
     if count == 0:
         if first != 0:
             raise CorruptDataError("empty table with first != 0")
-        return f
+        return 0, []
     if not (first < K and count <= K - first):
         raise CorruptDataError("table range exceeds the alphabet")
     if count == 1:
-        f[first] = M
-        return f
+        return first, [M]
+    f: list[int] = []
     bits, rice, prev, total = BitReader(r), Rice(), 0, 0
     end = first + count - 1
     for i in range(first, end):
@@ -272,12 +274,19 @@ def read_table(r: Reader, K: int, precision: int) -> list[int]:
         total += v
         if total >= M:
             raise CorruptDataError("frequencies reach M")
-        f[i], prev = v, v
+        f.append(v)
+        prev = v
         rice.update(z)
     if bits.acc:
         raise CorruptDataError("nonzero padding")
-    f[end] = M - total
-    return f
+    f.append(M - total)
+    return first, f
+
+
+def read_table(r: Reader, K: int, precision: int) -> list[int]:
+    """One table as K frequencies."""
+    first, run = read_table_run(r, K, precision)
+    return [0] * first + run + [0] * (K - first - len(run))
 
 
 def choose_precision(counts: list[list[int]]) -> int:
@@ -337,25 +346,25 @@ def encode_chunk(idx: list[int], ctx: list[int], tables: list[list[int]], precis
     return bytes(out)
 
 
-def decode_chunk(data: bytes, m: int, ctx: list[int], tables: list[list[int]], precision: int, W: int) -> list[int]:
+def decode_chunk(data: bytes, m: int, ctx: list[int], tables: list[tuple[int, list[int]]], precision: int,
+                 W: int) -> list[int]:
+    """Decode one chunk under `tables` as read_table_run gives them (none selected is empty)."""
     if len(data) < 4 * W or (len(data) - 4 * W) % 2:
         raise CorruptDataError("bad chunk length")
     x = [int.from_bytes(data[4 * l : 4 * l + 4], "little") for l in range(W)]
     if any(v < L for v in x):
         raise CorruptDataError("state below L")
-    slots = []
-    for t in tables:  # slot -> symbol
-        s = []
-        for sym, f in enumerate(t):
-            s += [sym] * f
-        slots.append(s)
-    cums = [_cums(t) for t in tables]
+    slots: dict[int, list[int]] = {}  # table -> (slot -> index in its run), built for the tables used
+    cums = [_cums(run) for _, run in tables]
     mask, pos, out = (1 << precision) - 1, 4 * W, []
     for i in range(m):
         lane, t = i % W, ctx[i]
+        if t not in slots:
+            slots[t] = [j for j, f in enumerate(tables[t][1]) for _ in range(f)]
         slot = x[lane] & mask
-        s = slots[t][slot]
-        xn = tables[t][s] * (x[lane] >> precision) + slot - cums[t][s]
+        j = slots[t][slot]
+        s = tables[t][0] + j
+        xn = tables[t][1][j] * (x[lane] >> precision) + slot - cums[t][j]
         if xn < L:
             if pos == len(data):
                 raise CorruptDataError("chunk runs out of words")
@@ -446,13 +455,13 @@ def decode(data: bytes, *, contexts: np.ndarray | None = None, max_symbols: int 
     ndim = r.u8()
     if ndim > 8:
         raise CorruptDataError("ndim > 8")
-    shape, n = [], 1
-    for _ in range(ndim):
-        d = r.varint()
-        shape.append(d)
-        n *= d
-        if n > max_symbols:
-            raise CorruptDataError("too many symbols")
+    shape = [r.varint() for _ in range(ndim)]
+    nonzero = math.prod(d for d in shape if d)
+    if nonzero * np.dtype(DTYPES[code]).itemsize > (1 << 63) - 1:
+        raise CorruptDataError("no array can have this shape")
+    n = nonzero if all(shape) else 0
+    if n > max_symbols:
+        raise CorruptDataError("too many symbols")
     offset = r.zigzag()
     K = r.varint()
     if not 1 <= K <= 65536:
@@ -466,15 +475,16 @@ def decode(data: bytes, *, contexts: np.ndarray | None = None, max_symbols: int 
     run = r.varint()
     if run == 0 and T != 1:
         raise CorruptDataError("tables without contexts")
-    tables = [read_table(r, K, precision) for _ in range(T)]
+    tables = [read_table_run(r, K, precision) for _ in range(T)]
+    if run == 0 and n and not tables[0][1]:
+        raise CorruptDataError("the only table is empty but the frame holds symbols")
     W = r.u8()
     if W not in VALID_LANES:
         raise CorruptDataError("bad lanes")
     chunk = r.varint()
     if chunk < 1:
         raise CorruptDataError("chunk_size 0")
-    M = 1 << precision
-    zero_cost = all(v in (0, M) for t in tables for v in t)
+    zero_cost = all(len(run) <= 1 for _, run in tables)  # a run starts and ends nonzero
     num_chunks = 0 if (n == 0 or zero_cost) else -(-n // chunk)
     remaining = len(r.data) - r.pos
     if num_chunks > remaining // (4 * W + 1):
@@ -495,7 +505,7 @@ def decode(data: bytes, *, contexts: np.ndarray | None = None, max_symbols: int 
         ids = [int(c) for c in np.asarray(contexts).reshape(-1)] if contexts is not None else []
         if len(ids) != -(-n // run) or any(c >= T for c in ids):
             raise CorruptDataError("context mismatch")
-        if any(not any(tables[c]) for c in ids):
+        if any(not tables[c][1] for c in ids):
             raise CorruptDataError("context selects an empty table")
         ctx = [ids[i // run] for i in range(n)]
     else:
@@ -504,7 +514,7 @@ def decode(data: bytes, *, contexts: np.ndarray | None = None, max_symbols: int 
         ctx = [0] * n
     idx: list[int] = []
     if n and zero_cost:
-        idx = [next(s for s, f in enumerate(tables[t]) if f) for t in ctx]
+        idx = [tables[t][0] for t in ctx]
     for c, s in enumerate(sizes):
         a0 = c * chunk
         m = min(chunk, n - a0)

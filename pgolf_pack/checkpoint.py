@@ -15,7 +15,9 @@ from pathlib import Path
 
 import torch
 
+from pgolf_pack.artifact import format as fmt
 from pgolf_pack.errors import InputError
+from pgolf_pack.text import printable
 
 WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module", "ema", "weights")
 
@@ -70,10 +72,34 @@ def _state_dict_of(obj: object, path: Path) -> dict[str, torch.Tensor]:
     tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     if not tensors:
         raise InputError(f"'{path}' holds no tensors (keys: {', '.join(map(str, list(obj)[:6]))})")
+    if len(tensors) < sum(isinstance(v, torch.Tensor) for v in obj.values()):
+        seen: set[str] = set()
+        dup = next(str(k) for k, v in obj.items() if isinstance(v, torch.Tensor) and (str(k) in seen or seen.add(str(k))))
+        raise InputError(f"'{path}' has two tensors named {dup!r} once keys are strings (e.g. 1 and '1'); rename one")
     for prefix in ("_orig_mod.", "module."):
         if all(k.startswith(prefix) for k in tensors):
             tensors = {k[len(prefix) :]: v for k, v in tensors.items()}
-    return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    return check_state_dict({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, path)
+
+
+def check_state_dict(state_dict: Mapping[str, torch.Tensor], where: str | Path = "the state dict") -> dict[str, torch.Tensor]:
+    """The state dict if an artifact can hold every tensor of it (names, dtypes, sizes), else
+    one InputError naming the first tensor that cannot be stored and what to do."""
+    for name, t in state_dict.items():
+        if not isinstance(t, torch.Tensor):
+            raise InputError(f"{where}: '{printable(name)}' is a {type(t).__name__}, not a tensor")
+        try:
+            fmt.check_name(name)
+        except InputError as e:
+            raise InputError(f"{where}: {e}") from None
+        if t.dtype not in fmt.DTYPE_CODES:
+            kinds = ", ".join(str(d).replace("torch.", "") for d in fmt.DTYPE_CODES)
+            raise InputError(f"{where}: tensor '{printable(name)}' has dtype {str(t.dtype).replace('torch.', '')}, which artifacts "
+                             f"do not store; cast it to one of {kinds}")
+        if t.numel() > fmt.MAX_TENSOR_ELEMENTS:
+            raise InputError(f"{where}: tensor '{printable(name)}' has {t.numel():,} elements, over the format's "
+                             f"{fmt.MAX_TENSOR_ELEMENTS:,} per tensor; split it")
+    return dict(state_dict)
 
 
 def _is_safetensors(path: Path) -> bool:
@@ -87,9 +113,12 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     try:
-        return {k: v.contiguous() for k, v in load_file(str(path)).items()}
+        tensors = {k: v.contiguous() for k, v in load_file(str(path)).items()}
     except (SafetensorError, OSError, ValueError) as e:
         raise InputError(f"'{path}' is not a readable safetensors file ({_first_line(e)})") from None
+    if not tensors:
+        raise InputError(f"'{path}' holds no tensors")
+    return check_state_dict(tensors, path)
 
 
 def _first_line(e: BaseException) -> str:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
-from pgolf_pack.artifact.writer import EncodedTensor, artifact_bytes
+from pgolf_pack.artifact.writer import EncodedTensor, encode_artifact
+from pgolf_pack.checkpoint import check_state_dict
 from pgolf_pack.errors import BudgetError, InputError
 from pgolf_pack.planner import Plan, encode_with, plan_budget
 
@@ -64,10 +65,13 @@ def pack_checkpoint(
 
     Raises BudgetError when artifact + code_bytes cannot fit, InputError for unusable input.
     """
-    if budget <= 0:
-        raise InputError(f"budget must be a positive number of bytes, got {budget}")
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
+        raise InputError(f"budget must be a positive whole number of bytes, got {budget!r}")
+    if isinstance(code_bytes, bool) or not isinstance(code_bytes, int) or code_bytes < 0:
+        raise InputError(f"code_bytes must be a whole number >= 0, got {code_bytes!r}")
     if not state_dict:
         raise InputError("the state dict holds no tensors")
+    state_dict = check_state_dict(state_dict)
     if plan is None:
         plan = plan_budget(state_dict, budget, code_bytes=code_bytes, sensitivities=sensitivities,
                            specs_for=specs_for, threads=threads, progress=progress)
@@ -84,7 +88,7 @@ def pack_checkpoint(
         encoded.append(e)
         reports.append(TensorReport(name, tuple(tensor.shape), e.label, 8.0 * e.blob_bytes / max(1, tensor.numel()),
                                     e.blob_bytes, e.floor_bits / 8.0, damage))
-    data = artifact_bytes(encoded)
+    data = encode_artifact(encoded)
     if len(data) + code_bytes > budget:
         raise BudgetError(f"the plan needs {len(data) + code_bytes:,} bytes, over the budget of {budget:,} "
                           f"(artifact {len(data):,} + code {code_bytes:,}); plan again for this budget")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import fnmatch
 import heapq
 import json
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -27,15 +28,17 @@ from pathlib import Path
 
 import torch
 
-from pgolf_pack.artifact.writer import EncodedTensor, encode_raw, encode_tensor, overhead_bound
+from pgolf_pack.artifact.format import container_bound, container_bytes
+from pgolf_pack.artifact.writer import EncodedTensor, encode_tensor
 from pgolf_pack.errors import BudgetError, InputError
 from pgolf_pack.quant import QuantSpec, RowStats, dequantize, quantize
+from pgolf_pack.quant.spec import PASSTHROUGH
+from pgolf_pack.text import dumps_json, printable
 
 PLAN_FORMAT = "pgolf-plan/1"
 # Step sizes in row standard deviations: from ~8 bits/weight down to ~1.
 STEP_GRID = tuple(round(0.01 * 1.35**i, 5) for i in range(20))
 ANCHORS = ("int8:max", "int6:std12.85")  # the challenge baseline's and the records' styles
-PASSTHROUGHS = ("fp32", "fp16", "bf16")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Candidate:
     spec: str
     bytes: int  # record + blobs, exactly
     damage: float
+    record_bytes: int | None = None  # the record alone (it sizes the manifest's length varint); None: unknown
 
 
 @dataclass
@@ -73,7 +77,7 @@ class Plan:
     tensors: list[dict] = field(default_factory=list)
 
     def to_json(self) -> str:
-        return json.dumps({"format": PLAN_FORMAT} | asdict(self), indent=1)
+        return dumps_json({"format": PLAN_FORMAT} | asdict(self), indent=1)  # strict JSON: no NaN
 
     @classmethod
     def from_json(cls, text: str, where: str = "plan") -> Plan:
@@ -84,10 +88,18 @@ class Plan:
         if not isinstance(d, dict) or d.get("format") != PLAN_FORMAT or not isinstance(d.get("specs"), dict):
             raise InputError(f"{where} is not a pgolf-pack plan (expected \"format\": \"{PLAN_FORMAT}\" and \"specs\")")
         for name, spec in d["specs"].items():
-            if spec != "raw":
-                QuantSpec.parse(spec)
-        return cls(int(d.get("budget", 0)), int(d.get("code_bytes", 0)), dict(d["specs"]),
-                   int(d.get("estimated_bytes", 0)), float(d.get("estimated_damage", 0.0)), list(d.get("tensors", [])))
+            if not isinstance(spec, str):
+                raise InputError(f"{where}: the spec of {printable(name)!r} is {printable(json.dumps(spec))}, not a string "
+                                 "such as \"int6:std12.85\"")
+            QuantSpec.parse(spec)
+        for key, kind in (("budget", int), ("code_bytes", int), ("estimated_bytes", int),
+                          ("estimated_damage", (int, float)), ("tensors", list)):
+            if key in d and d[key] is not None and (not isinstance(d[key], kind) or isinstance(d[key], bool)):
+                raise InputError(f"{where}: \"{key}\" is {printable(json.dumps(d[key]))[:40]}, not a "
+                                 f"{'list' if kind is list else 'number'}")
+        return cls(int(d.get("budget") or 0), int(d.get("code_bytes") or 0), dict(d["specs"]),
+                   int(d.get("estimated_bytes") or 0), float(d.get("estimated_damage") or 0.0),
+                   list(d.get("tensors") or []))
 
 
 def load_sensitivities(path: str | Path) -> list[tuple[str, float]]:
@@ -99,8 +111,8 @@ def load_sensitivities(path: str | Path) -> list[tuple[str, float]]:
         raise InputError(f"sensitivity file '{path}' does not exist") from None
     except json.JSONDecodeError as e:
         raise InputError(f"sensitivity file '{path}' is not JSON ({e.msg} at line {e.lineno})") from None
-    if not isinstance(d, dict) or not all(isinstance(v, (int, float)) and v >= 0 for v in d.values()):
-        raise InputError(f"sensitivity file '{path}' must map names or glob patterns to weights >= 0")
+    if not isinstance(d, dict) or not all(isinstance(v, (int, float)) and 0 <= v < math.inf for v in d.values()):
+        raise InputError(f"sensitivity file '{path}' must map names or glob patterns to finite weights >= 0")
     return [(str(k), float(v)) for k, v in d.items()]
 
 
@@ -115,37 +127,61 @@ def default_specs(tensor: torch.Tensor) -> list[str]:
     """The candidates tried for a tensor when the user names none."""
     if not tensor.is_floating_point():
         return ["raw"]
-    if tensor.dim() == 0 or tensor.numel() < 2:
-        return list(PASSTHROUGHS)
-    return list(PASSTHROUGHS) + list(ANCHORS) + [f"step:{k:g}" for k in STEP_GRID]
+    if is_tiny(tensor):
+        return list(PASSTHROUGH)
+    return list(PASSTHROUGH) + list(ANCHORS) + [f"step:{k:g}" for k in STEP_GRID]
 
 
-def evaluate(name: str, tensor: torch.Tensor, specs: Iterable[str], previous_name: str, weight: float,
+def is_tiny(tensor: torch.Tensor) -> bool:
+    """Scalars and one-element tensors: stored as values, never quantized."""
+    return tensor.dim() == 0 or tensor.numel() < 2
+
+
+def evaluate_candidates(name: str, tensor: torch.Tensor, specs: Iterable[str], previous_name: str, weight: float,
              threads: int | None = None) -> list[Candidate]:
-    """Exact bytes and damage of each spec for one tensor."""
+    """Exact bytes and damage of each spec for one tensor. A tensor holding NaN or Inf is only
+    ever stored exactly (`raw`); a candidate whose damage overflows is dropped."""
+    specs = list(dict.fromkeys(specs))  # keep order, drop repeats
+    if not is_finite(tensor):
+        if not any(QuantSpec.parse(s).is_passthrough for s in specs):
+            raise InputError(f"tensor '{printable(name)}' holds NaN or Inf values, which only 'raw' stores (exactly); "
+                             "allow a passthrough for it instead of forcing a quantized scheme")
+        specs = ["raw"]
     out = []
     stats = RowStats.of(tensor) if tensor.is_floating_point() and tensor.numel() > 1 else None
-    for text in dict.fromkeys(specs):  # keep order, drop repeats
+    for text in specs:
         encoded, damage = encode_with(name, tensor, text, threads=threads, stats=stats)
-        out.append(Candidate(text, encoded.cost(previous_name), weight * damage))
-    return out
+        out.append(Candidate(text, encoded.cost(previous_name), weight * damage, len(encoded.record(previous_name))))
+    finite = [c for c in out if math.isfinite(c.damage)]
+    return finite or out[:1]
+
+
+def is_finite(tensor: torch.Tensor) -> bool:
+    """No NaN or Inf (always true for integer tensors)."""
+    return not tensor.is_floating_point() or bool(torch.isfinite(tensor).all())
 
 
 def encode_with(name: str, tensor: torch.Tensor, text: str, threads: int | None = None,
                 stats: RowStats | None = None) -> tuple[EncodedTensor, float]:
     """(encoded tensor, unweighted squared error) of one spec."""
-    if text == "raw":
-        return encode_raw(name, tensor, threads=threads), 0.0
-    if not tensor.is_floating_point():
-        raise InputError(f"tensor '{name}' has dtype {tensor.dtype}; only 'raw' can store it")
     spec = QuantSpec.parse(text)
+    if spec.kind.float_only and not tensor.is_floating_point():
+        raise InputError(f"tensor '{printable(name)}' has dtype {tensor.dtype}; only 'raw' can store it")
     if (tensor.dim() == 0 or tensor.numel() == 0) and not spec.is_passthrough:
-        raise InputError(f"tensor '{name}' is a scalar or empty; store it as fp32, fp16 or bf16")
+        raise InputError(f"tensor '{printable(name)}' is a scalar or empty; store it as fp32, fp16 or bf16")
+    exact = spec.scheme == "raw" or spec.kind.value_dtype == tensor.dtype
+    if not exact and not is_finite(tensor):
+        raise InputError(f"tensor '{printable(name)}' holds NaN or Inf values, which '{text}' cannot store; store it as raw")
     q = quantize(tensor, spec, stats)
-    exact = spec.scheme == "fp32" and tensor.dtype == torch.float32
+    if not tensor.is_floating_point():
+        return encode_tensor(name, q, threads=threads), 0.0
     # damage of what a loader returns: the reconstruction cast to the tensor's own dtype
     restored = dequantize(q) if tensor.dtype == torch.float32 else dequantize(q).to(tensor.dtype).float()
-    damage = 0.0 if exact else float((restored - tensor.detach().float()).square().sum())
+    damage = 0.0
+    if not exact:
+        damage = float((restored - tensor.detach().float()).square().sum())
+        if not math.isfinite(damage):  # float32 overflows past |error| ~ 1.8e19: redo in float64
+            damage = float((restored.double() - tensor.detach().double()).square().sum())
     return encode_tensor(name, q, threads=threads), damage
 
 
@@ -228,6 +264,9 @@ def evaluate_tensors(
 ) -> list[TensorPlan]:
     """Every tensor's candidates with exact bytes and weighted damage (the expensive part)."""
     sens = list(sensitivities)
+    bad = [(p, w) for p, w in sens if not 0 <= w < math.inf]
+    if bad:
+        raise InputError(f"sensitivity weights must be finite and >= 0, got {bad[0][1]} for '{bad[0][0]}'")
     specs_for = specs_for or (lambda name, t: default_specs(t))
     items = list(state_dict.items())
     previous = [""] + [name for name, _ in items[:-1]]
@@ -235,7 +274,7 @@ def evaluate_tensors(
     def one(i: int) -> TensorPlan:
         name, tensor = items[i]
         w = weight_of(name, sens)
-        cands = evaluate(name, tensor, specs_for(name, tensor), previous[i], w, threads=1)
+        cands = evaluate_candidates(name, tensor, specs_for(name, tensor), previous[i], w, threads=1)
         return TensorPlan(name, tuple(tensor.shape), tensor.numel(), w, cands)
 
     # Tensors are evaluated on a few threads (the codec and torch's kernels release the GIL),
@@ -254,15 +293,19 @@ def evaluate_tensors(
 
 def plan_from(tensors: list[TensorPlan], budget: int, code_bytes: int = 0) -> Plan:
     """Solve for one budget over evaluated tensors (cheap: call it for many budgets)."""
-    overhead = overhead_bound(len(tensors))
+    overhead = container_overhead(tensors)
     available = budget - code_bytes - overhead
     try:
         solve(tensors, available)
     except BudgetError:
-        smallest = sum(min(c.bytes for c in t.candidates) for t in tensors) + overhead + code_bytes
+        artifact = smallest_artifact(tensors)
+        smallest = artifact + code_bytes
+        needed = sum(min(c.bytes for c in t.candidates) for t in tensors) + overhead + code_bytes
+        reserve = "" if smallest > budget else (  # the few bytes between the exact size and the planner's bound
+            f"; the planner reserves {overhead:,} bytes for the container, so it needs a budget of {needed:,}")
         raise BudgetError(
             f"budget of {budget:,} bytes cannot be met: the smallest artifact these schemes allow is "
-            f"{smallest - code_bytes:,} bytes + {code_bytes:,} bytes of code = {smallest:,} bytes"
+            f"{artifact:,} bytes + {code_bytes:,} bytes of code = {smallest:,} bytes{reserve}"
         ) from None
     return Plan(
         budget=budget,
@@ -273,6 +316,24 @@ def plan_from(tensors: list[TensorPlan], budget: int, code_bytes: int = 0) -> Pl
         tensors=[{"name": t.name, "spec": t.chosen.spec, "bytes": t.chosen.bytes, "damage": t.chosen.damage,
                   "candidates": [[c.spec, c.bytes, c.damage] for c in t.candidates]} for t in tensors],
     )
+
+
+def container_overhead(tensors: list[TensorPlan]) -> int:
+    """Bytes to reserve for the container around any choice of candidates: exact for the manifest
+    of the largest records, so never too few, and exact for every choice unless the records'
+    sizes straddle a varint length (128 B, 16 KiB, 2 MiB of manifest)."""
+    if any(c.record_bytes is None for t in tensors for c in t.candidates):  # sizes from elsewhere: the bound
+        return container_bound(len(tensors))
+    return container_bytes([max(c.record_bytes for c in t.candidates) for t in tensors])["total_bytes"]
+
+
+def smallest_artifact(tensors: list[TensorPlan]) -> int:
+    """The exact size of the smallest artifact the candidates allow: each tensor's smallest
+    candidate (ties: the shortest record) plus the container bytes around those records."""
+    smallest = [min(t.candidates, key=lambda c: (c.bytes, c.record_bytes or 0)) for t in tensors]
+    if any(c.record_bytes is None for c in smallest):  # sizes from elsewhere: the bound is all we know
+        return sum(c.bytes for c in smallest) + container_bound(len(tensors))
+    return sum(c.bytes for c in smallest) + container_bytes([c.record_bytes for c in smallest])["total_bytes"]
 
 
 def plan_budget(

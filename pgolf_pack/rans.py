@@ -26,8 +26,7 @@ the same context array back, since contexts are side information the caller keep
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,9 +36,14 @@ from pgolf_pack.errors import InputError
 
 __all__ = [
     "FrameInfo",
+    "FrameTables",
     "FrequencyTable",
+    "choose_precision",
+    "context_histograms",
+    "crc32c",
     "decode",
     "encode",
+    "entropy_bits",
     "frame_info",
     "kernels",
     "order0_entropy_bits",
@@ -80,7 +84,7 @@ class FrequencyTable:
         """Optimally normalised table for a histogram; `counts[i]` counts value `offset + i`."""
         counts = np.ascontiguousarray(counts, dtype=np.uint64)
         if precision is None:
-            precision = int(_rans.choose_precision([counts]))
+            precision = choose_precision([counts])
         return cls(_rans.normalize_counts(counts, precision), precision, offset)
 
     @classmethod
@@ -118,6 +122,34 @@ class FrequencyTable:
         return cls(_rans.parse_table(data, alphabet, precision), precision, offset)
 
 
+class FrameTables(Sequence):
+    """A frame's tables, each a dense FrequencyTable over the frame's alphabet built when it is
+    accessed: the frame keeps only each table's nonzero range, and T dense tables at once would
+    cost T x K x 4 bytes for a header of a few bytes per table (issue #12)."""
+
+    def __init__(self, runs: list[tuple[int, np.ndarray]], alphabet: int, precision: int, offset: int):
+        self._runs, self._alphabet, self._precision, self._offset = runs, alphabet, precision, offset
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        first, run = self._runs[index]
+        dense = np.zeros(self._alphabet, dtype=np.uint32)
+        dense[first : first + run.size] = run
+        return FrequencyTable(dense, self._precision, self._offset)
+
+    def __iter__(self) -> Iterator[FrequencyTable]:
+        return (self[i] for i in range(len(self)))
+
+    def nonzero_range(self, index: int) -> tuple[int, np.ndarray]:
+        """Table `index` as (first index, frequencies of its nonzero range), without densifying."""
+        first, run = self._runs[index]
+        return int(first), run
+
+
 @dataclass(frozen=True)
 class FrameInfo:
     """What a frame holds and where its bytes go (header, tables, payload)."""
@@ -127,7 +159,7 @@ class FrameInfo:
     offset: int
     alphabet: int
     precision: int
-    tables: list[FrequencyTable]
+    tables: FrameTables
     context_run: int
     lanes: int
     chunk_size: int
@@ -222,7 +254,11 @@ def decode(
         data: the frame's bytes.
         contexts: the context ids given to `encode`, if any.
         threads: decoder threads (chunks decode in parallel); default: all cores.
-        kernel: "auto", or force "scalar", "avx2" or "avx512" (testing and benchmarks).
+        kernel: "auto", or force "scalar", "avx2" or "avx512" (slot-table kernels) or "search"
+            (per-symbol binary search, memory in proportion to the tables' bytes), for testing and
+            benchmarks. "auto" uses slot tables only when they cost at most 4 entries per symbol
+            plus frame byte (docs/SECURITY.md), so a crafted frame cannot buy a large decode
+            table with few bytes.
         max_symbols: refuse frames that claim more output symbols than this (a memory bound
             against hostile headers).
 
@@ -230,14 +266,16 @@ def decode(
         CorruptDataError: the bytes fail any check (see module docstring).
     """
     ctx = None if contexts is None else _as_context_array(contexts)
-    return _rans.decode(data, contexts=ctx, threads=_threads(threads), kernel=kernel, max_symbols=max_symbols)
+    return _rans.decode(data, contexts=ctx, threads=_threads(threads), kernel=kernel,
+                        max_symbols=_max_symbols(max_symbols))
 
 
 def frame_info(data: bytes | bytearray | memoryview | np.ndarray, *, max_symbols: int = DEFAULT_MAX_SYMBOLS) -> FrameInfo:
-    """Validate a frame's header, tables and directory (not its payload) and describe it."""
-    d = _rans.frame_info(data, max_symbols=max_symbols)
+    """Validate a frame's header, tables and directory (not its payload) and describe it.
+    Costs memory in proportion to the frame's bytes (docs/SECURITY.md)."""
+    d = _rans.frame_info(data, max_symbols=_max_symbols(max_symbols))
     offset = _natural_offset(d["offset"], d["dtype"])
-    tables = [FrequencyTable(f, d["precision"], offset) for f in d["tables"]]
+    tables = FrameTables(d["tables"], d["alphabet"], d["precision"], offset)
     return FrameInfo(
         dtype=np.dtype(d["dtype"]),
         shape=tuple(d["shape"]),
@@ -256,19 +294,49 @@ def frame_info(data: bytes | bytearray | memoryview | np.ndarray, *, max_symbols
     )
 
 
+def entropy_bits(counts: np.ndarray) -> float:
+    """Bits to code histogram(s) under their own empirical distribution: sum c log2(n / c),
+    with n taken per histogram along the last axis, summed over all of them. The one order-0
+    entropy of the project (the writer's estimates, the reports' floors and `order0_entropy_bits`)."""
+    c = np.asarray(counts, dtype=np.float64)
+    n = c.sum(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(-np.nansum(c * np.log2(c / n)))
+
+
 def order0_entropy_bits(symbols: np.ndarray) -> float:
     """Empirical order-0 entropy of the values, in bits for the whole array (the Shannon floor)."""
     values = _as_integer_array(symbols)
     if values.size == 0:
         return 0.0
     _, (counts,) = _rans.histogram(values)
-    c = counts[counts > 0].astype(np.float64)
-    n = c.sum()
-    return float(-(c * np.log2(c / n)).sum())
+    return entropy_bits(counts[counts > 0])
+
+
+def context_histograms(symbols: np.ndarray, contexts: np.ndarray, *, context_run: int = 1,
+                       num_tables: int | None = None) -> np.ndarray:
+    """[tables, alphabet] uint64 counts of the symbols under each context id (one id per run of
+    `context_run` symbols), over the common alphabet the codec would use."""
+    values = _as_integer_array(symbols)
+    ctx = _as_context_array(contexts)
+    tables = int(ctx.max()) + 1 if num_tables is None else num_tables
+    _, hists = _rans.histogram(values, contexts=ctx, context_run=context_run, num_tables=tables)
+    return np.stack(hists)
+
+
+def choose_precision(histograms: Sequence[np.ndarray]) -> int:
+    """The table precision (bits) that the encoder picks for these histograms: the smallest
+    expected frame (payload under normalised tables plus the tables' bytes)."""
+    return int(_rans.choose_precision([np.ascontiguousarray(h, dtype=np.uint64) for h in histograms]))
+
+
+def crc32c(data: bytes | bytearray | memoryview) -> int:
+    """CRC-32C (Castagnoli) of the bytes: the checksum of frames and artifacts."""
+    return int(_rans.crc32c(data))
 
 
 def kernels() -> list[str]:
-    """Decode kernels this CPU can run, e.g. ['scalar', 'avx2', 'avx512']."""
+    """Decode kernels this CPU can run, e.g. ['scalar', 'avx2', 'avx512', 'search']."""
     return list(_rans.kernels())
 
 
@@ -305,6 +373,13 @@ def _align_tables(tables: list[FrequencyTable]) -> tuple[int, list[np.ndarray]]:
 def _natural_offset(offset: int, dtype: np.dtype) -> int:
     """The frame stores the offset as a 64-bit pattern; read it back in the dtype's domain."""
     return offset + (1 << 64) if np.dtype(dtype).kind == "u" and offset < 0 else offset
+
+
+def _max_symbols(limit: int) -> int:
+    """The output limit as the native code takes it: an integer in [0, 2^64)."""
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or not 0 <= int(limit) < 1 << 64:
+        raise InputError(f"max_symbols must be an integer in [0, 2^64), got {limit!r}")
+    return int(limit)
 
 
 def _threads(threads: int | None) -> int:

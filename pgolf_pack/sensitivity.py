@@ -13,25 +13,22 @@ small to rise above the batch's float rounding, and only the ranking of tensors 
 the most loss. The weights are written in the sensitivity-file format
 ({"tensor name": weight}), so they can be saved, inspected and reused.
 
-Validation data is never used: calibration shards whose names say "val" are refused.
+Validation data is never used: calibration shards whose path says "val" are refused
+(`pgolf_pack.shards.is_validation_path`).
 """
 
 from __future__ import annotations
 
-import glob
 import math
-import os
-import re
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from pgolf_pack.errors import InputError
-from pgolf_pack.shards import read_shard
-from pgolf_pack.verify import build, load_factory, logits_fn, resolve_device
+from pgolf_pack.shards import check_vocab, read_shard, training_files
+from pgolf_pack.models import build_model, load_factory, logits_fn, resolve_device
 
 # Noise std as a fraction of each tensor's RMS. Measured on a 17M-parameter H100 checkpoint
 # (BENCHMARKS.md): at 0.05 the loss differences drown in evaluation noise and the weights hurt;
@@ -42,13 +39,7 @@ FLOOR = 1e-12  # sensitivities are clamped at this (noise can make a flat tensor
 
 def calibration_tokens(pattern: str, count: int) -> np.ndarray:
     """The first `count` + 1 tokens of the training shards matching `pattern` (sorted)."""
-    files = sorted(glob.glob(os.fspath(pattern)))
-    if not files:
-        raise InputError(f"no file matches {pattern!r}; point --calibrate at the fineweb_train_*.bin shards")
-    for f in files:
-        if re.search(r"(^|[_\-.])val([_\-.]|\d)", Path(f).name):
-            raise InputError(f"refusing to calibrate on '{f}': validation data may never be used for "
-                             "calibration; pass the training shards")
+    files = training_files(pattern)  # refuses validation data (pgolf_pack.shards.is_validation_path)
     parts, have = [], 0
     for f in files:
         if have > count:
@@ -74,8 +65,10 @@ def measure_sensitivities(
 ) -> dict[str, float]:
     """Loss increase per unit squared error, per float tensor (see the module docstring)."""
     dev = resolve_device(device)
-    net = build(load_factory(model), state_dict, dev, "checkpoint")
+    net = build_model(load_factory(model), state_dict, dev, "checkpoint")
     fn = logits_fn(net, dev)
+    with torch.inference_mode():
+        check_vocab(tokens, fn(torch.zeros(1, 1, dtype=torch.long, device=dev)).shape[-1], "the calibration data")
     seq = min(seq_len, len(tokens) - 1)
     rows = (len(tokens) - 1) // seq
     t = torch.from_numpy(tokens[: rows * seq + 1].astype(np.int64)).to(dev)

@@ -9,19 +9,24 @@ Layout (little-endian, as the challenge's exporter writes and its loader checks)
 A file is a shard only if its size is exactly `1024 + 2 * n`; anything else is truncated or
 carries trailing bytes, and `read_shard` refuses it. This module is the one place that knows
 the layout, so that evaluation (`pgolf_pack.bpb`) and training data loaders read shards the
-same way.
+same way. It also holds the rule that keeps validation data out of training and calibration
+(`is_validation_path`, `training_files`) and the check that tokens fit a model's vocabulary.
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 
 from pgolf_pack.errors import CorruptDataError, InputError
+from pgolf_pack.files import write_atomic
 
-__all__ = ["HEADER_BYTES", "MAGIC", "VERSION", "read_shard", "shard_num_tokens", "write_shard"]
+__all__ = ["HEADER_BYTES", "MAGIC", "VERSION", "check_vocab", "is_validation_path", "read_shard", "shard_num_tokens",
+           "training_files", "write_shard"]
 
 MAGIC = 20240520
 VERSION = 1
@@ -102,9 +107,52 @@ def write_shard(path: str | os.PathLike[str], tokens: np.ndarray) -> None:
         raise InputError(f"a shard holds at most {np.iinfo(np.int32).max} tokens, got {arr.size}")
     header = np.zeros(HEADER_INTS, dtype="<i4")
     header[:3] = (MAGIC, VERSION, arr.size)
-    p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    with tmp.open("wb") as f:
-        f.write(header.tobytes())
-        f.write(arr.astype(TOKEN_DTYPE).tobytes())
-    os.replace(tmp, p)
+    write_atomic(path, header.tobytes() + arr.astype(TOKEN_DTYPE).tobytes())
+
+
+# "val", "valid", "validation" as a word of a path component: between non-letters or the ends
+# (digits and punctuation separate words), in any case. "interval", "evaluate", "invalid" are not.
+_VALIDATION_WORD = re.compile(r"(?<![a-z])(val|valid|validation)(?![a-z])")
+
+
+def is_validation_path(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` may hold validation data, judged by name: True when any component of the
+    path as given (made absolute) or of its resolved target (every symlink followed) has the word
+    "val", "valid" or "validation" in it, case-insensitively. So `fineweb_VAL_000000.bin`,
+    `valid_0.bin`, `data/val/x.bin`, and a link `train.bin -> val.bin` or `train/ -> val/` all
+    count. Deliberately broad: a false alarm costs a rename, a miss would train or calibrate on
+    the data the model is scored on."""
+    given = Path(os.path.abspath(os.fspath(path)))
+    try:
+        resolved = Path(os.path.realpath(os.fspath(path)))
+    except (OSError, RuntimeError, ValueError):
+        resolved = given
+    return any(_VALIDATION_WORD.search(part.lower()) for p in (given, resolved) for part in p.parts)
+
+
+def training_files(pattern: str | os.PathLike[str], what: str = "--calibrate") -> list[Path]:
+    """The files matching the glob `pattern`, sorted, after refusing validation data.
+
+    Raises:
+        InputError: nothing matches, or a match is validation data by `is_validation_path`.
+    """
+    files = [Path(f) for f in sorted(glob.glob(os.fspath(pattern)))]
+    if not files:
+        raise InputError(f"no file matches {os.fspath(pattern)!r}; point {what} at the fineweb_train_*.bin shards")
+    for f in files:
+        if is_validation_path(f):
+            raise InputError(f"refusing '{f}' (resolved: '{os.path.realpath(f)}') for {what}: a component of its "
+                             "path names validation data (val, valid, validation), and validation data may never "
+                             "be used to train or calibrate; pass the training shards")
+    return files
+
+
+def check_vocab(tokens: np.ndarray, vocab_size: int, where: str) -> None:
+    """Refuse tokens that a model with `vocab_size` embeddings cannot look up.
+
+    Raises:
+        InputError: a token id >= vocab_size (shards made with another tokenizer).
+    """
+    if tokens.size and int(tokens.max()) >= vocab_size:
+        raise InputError(f"{where} holds token id {int(tokens.max())}, but the model's vocabulary has {vocab_size} "
+                         "entries; the shards were made with another tokenizer")

@@ -14,8 +14,8 @@ from pgolf_pack.analysis import analyze_artifact, analyze_checkpoint, Checkpoint
 from pgolf_pack.analysis.generic import container_bytes, sample_share
 from pgolf_pack.analysis.markdown import render
 from pgolf_pack.analysis.stats import weight_stats
-from pgolf_pack.analysis.totals import artifact_header_bytes
-from pgolf_pack.artifact import parse_artifact
+from pgolf_pack.artifact import decode_artifact
+from pgolf_pack.artifact import format as fmt
 from pgolf_pack.pack import pack_checkpoint
 from pgolf_pack.planner import Plan
 from pgolf_pack.quant import QuantSpec, quantize
@@ -51,7 +51,7 @@ def analysed(report):
 
 
 def test_rans_sizes_are_what_pgolf_pack_writes(report, int6_artifact):
-    art = parse_artifact(int6_artifact.read_bytes())
+    art = decode_artifact(int6_artifact.read_bytes())
     by_name = {e.name: e for e in art.entries}
     assert len(analysed(report)) == 1 + 3 * 6  # tok_emb + 6 matrices per layer
     for t in report["tensors"]:
@@ -70,7 +70,7 @@ def test_rans_sizes_are_what_pgolf_pack_writes(report, int6_artifact):
     # and the whole file: records and blobs plus the header the report computes
     records = [by_name[t["name"]].record_bytes for t in report["tensors"]]
     total = sum((t["schemes"]["int6"] if t["analysed"] else t["stored"])["total_bytes"] for t in report["tensors"])
-    assert len(art.data) == total + artifact_header_bytes(records)["total_bytes"]
+    assert len(art.data) == total + fmt.container_bytes(records)["total_bytes"]
 
 
 def test_small_tensors_the_planner_quantizes_are_counted_whole(sd):
@@ -119,7 +119,7 @@ def test_artifact_report_agrees_with_the_checkpoint_report(report, int6_artifact
 
 def test_floors_are_the_order0_entropy_of_the_decoded_symbols(int6_artifact):
     a = analyze_artifact(int6_artifact, sample=None)
-    art = parse_artifact(int6_artifact.read_bytes())
+    art = decode_artifact(int6_artifact.read_bytes())
     for e, t in zip(art.entries, a["tensors"]):
         if not t["analysed"]:
             continue

@@ -107,3 +107,57 @@ def test_required_top_level_fields(reports):
                 "histograms", "plots"} <= set(r)
         assert r["format"] == "pgolf-analyze/1"
     assert {"planner", "rate_loss"} <= set(reports["planned"]) and "sections" in reports["artifact"]
+
+
+def typed_fields() -> dict[tuple[str, ...], set[str]]:
+    """Every field path of the TypedDicts in pgolf_pack.analysis.schema, with its JSON types."""
+    import types
+    import typing
+
+    from pgolf_pack.analysis import schema
+
+    def kinds(tp, path, out):
+        if isinstance(tp, types.UnionType):
+            return set().union(*(kinds(a, path, out) for a in typing.get_args(tp)))
+        if tp is type(None):
+            return {"null"}
+        if typing.is_typeddict(tp):
+            walk(tp, path, out)
+            return {"object"}
+        origin = typing.get_origin(tp)
+        if origin is list:
+            (item,) = typing.get_args(tp)
+            if typing.is_typeddict(item):
+                walk(item, path + ("[]",), out)
+            return {"list"}
+        if origin is dict:
+            _, value = typing.get_args(tp)
+            if typing.is_typeddict(value):
+                walk(value, path + ("*",), out)
+            elif value is not typing.Any:  # dict[str, Any]: an object whose keys the doc leaves open
+                out[path + ("*",)] = kinds(value, path + ("*",), out)
+            return {"object"}
+        return {{int: "int", float: "number", str: "str", bool: "bool"}[tp]}
+
+    def walk(td, path, out):
+        for key, tp in typing.get_type_hints(td).items():
+            out[path + (key,)] = kinds(tp, path + (key,), out)
+
+    out: dict[tuple[str, ...], set[str]] = {}
+    walk(schema.Report, (), out)
+    return out
+
+
+def test_the_report_types_and_the_doc_list_the_same_fields():
+    """Each typed field matches a documented one (a doc `*` stands for any key) with the same
+    JSON types, and each documented field is matched by a typed one."""
+    typed, doc = typed_fields(), documented()
+    undocumented, wrong, used = [], [], set()
+    for path, kinds in typed.items():
+        found = [p for p in doc if matches(p, path)]
+        if not found:
+            undocumented.append(".".join(path))
+        wrong += [(".".join(path), kinds, doc[p]) for p in found if doc[p] != kinds]
+        used.update(found)
+    assert undocumented == [] and wrong == []
+    assert [".".join(p) for p in doc if p not in used] == []

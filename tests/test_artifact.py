@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pgolf_pack import _rans
-from pgolf_pack.artifact import artifact_bytes, encode_raw, encode_tensor, load_artifact, parse_artifact, write_atomic
+from pgolf_pack.artifact import decode_artifact, encode_artifact, encode_tensor, load_artifact
+from pgolf_pack.files import write_atomic
 from pgolf_pack.errors import CorruptDataError, InputError
 from pgolf_pack.quant import QuantSpec, dequantize, quantize
 
@@ -38,8 +39,8 @@ def pack(tensors, spec_of):
     out = []
     for name, t in tensors.items():
         spec = spec_of(name, t)
-        out.append(encode_raw(name, t) if spec == "raw" else encode_tensor(name, quantize(t, QuantSpec.parse(spec))))
-    return artifact_bytes(out)
+        out.append(encode_tensor(name, quantize(t, QuantSpec.parse(spec))))
+    return encode_artifact(out)
 
 
 @pytest.mark.parametrize("spec", SPECS)
@@ -54,7 +55,7 @@ def test_every_scheme_loads_back_exactly(spec):
         return spec
 
     data = pack(tensors, spec_of)
-    loaded = parse_artifact(data).tensors()
+    loaded = decode_artifact(data).tensors()
     assert list(loaded) == list(tensors)
     for name, t in tensors.items():
         s = spec_of(name, t)
@@ -69,7 +70,7 @@ def test_roundtrip_property(rows, cols, spec, seed, dtype):
     g = torch.Generator().manual_seed(seed)
     t = (torch.randn(rows, cols, generator=g) * torch.rand(rows, 1, generator=g)).to(dtype)
     data = pack({"t": t}, lambda n, x: spec)
-    back = parse_artifact(data).tensors()["t"]
+    back = decode_artifact(data).tensors()["t"]
     assert torch.equal(back, dequantize(quantize(t, QuantSpec.parse(spec))).to(dtype))
 
 
@@ -87,12 +88,12 @@ def test_truncation_at_every_offset_and_bit_flips_are_refused():
     data = small_artifact()
     for cut in range(len(data)):
         with pytest.raises(CorruptDataError):
-            parse_artifact(data[:cut]).tensors()
+            decode_artifact(data[:cut]).tensors()
     for pos in range(0, len(data), 3):
         bad = bytearray(data)
         bad[pos] ^= 0x10
         with pytest.raises(CorruptDataError):
-            parse_artifact(bytes(bad)).tensors()
+            decode_artifact(bytes(bad)).tensors()
 
 
 def reseal(body: bytes) -> bytes:
@@ -126,7 +127,7 @@ def manifest_file(records: bytes, count: int, blobs: bytes = b"") -> bytes:
         (manifest_file(varint(0) + varint(1) + b"\xff" + b"\x01\x00", 1), "not UTF-8"),
         (manifest_file(varint(0) + varint(1) + b"a\x01\x09" + b"\x01" * 9, 1), "9 dimensions exceed 8"),
         (manifest_file(varint(0) + varint(1) + b"a\x01\x01" + varint(1 << 40) + b"\x01\x00\x00", 1),
-         "exceed the reader's limit"),
+         "exceed the format's limit"),
         (manifest_file(varint(0) + varint(1) + b"a\x01\x01\x04\x63", 1), "unknown scheme id 99"),
         (manifest_file(varint(0) + varint(1) + b"a\x01\x01\x04\x01\x07\x10", 1), "unknown passthrough encoding 7"),
         (manifest_file(varint(0) + varint(1) + b"a\x01\x01\x04\x01\x00\x10", 1), "runs past the end"),
@@ -142,7 +143,7 @@ def manifest_file(records: bytes, count: int, blobs: bytes = b"") -> bytes:
 )
 def test_malformed_files_name_the_problem(data, message):
     with pytest.raises(CorruptDataError, match=message):
-        parse_artifact(data).tensors()
+        decode_artifact(data).tensors()
 
 
 def test_bad_blob_contents_are_caught_with_the_tensor_named():
@@ -152,18 +153,22 @@ def test_bad_blob_contents_are_caught_with_the_tensor_named():
     frame = rans.encode(np.zeros((3, 3), dtype=np.int8))
     scales = b"\x00\x3c" * 2  # two fp16 ones
     rec = varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(2) + varint(4) + b"\x0a\x06\x00\x00" + varint(len(frame)) + varint(4)
-    with pytest.raises(CorruptDataError, match=r"tensor 'w': symbols have shape \(3, 3\), expected \(2, 4\)"):
-        parse_artifact(manifest_file(rec, 1, frame + scales)).tensors()
+    with pytest.raises(CorruptDataError, match=r"tensor 'w': symbols frame: limit exceeded: .* limit of 8 symbols"):
+        decode_artifact(manifest_file(rec, 1, frame + scales)).tensors()
+    frame = rans.encode(np.zeros((4, 2), dtype=np.int8))  # the right count in the wrong shape
+    rec = varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(2) + varint(4) + b"\x0a\x06\x00\x00" + varint(len(frame)) + varint(4)
+    with pytest.raises(CorruptDataError, match=r"tensor 'w': symbols frame: holds int8\[4, 2\], expected integers of shape \[2, 4\]"):
+        decode_artifact(manifest_file(rec, 1, frame + scales)).tensors()
     frame = rans.encode(np.full((2, 4), 40, dtype=np.int8))
     rec = varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(2) + varint(4) + b"\x0a\x06\x00\x00" + varint(len(frame)) + varint(4)
     with pytest.raises(CorruptDataError, match=r"tensor 'w': symbols outside ±31 for scheme int6"):
-        parse_artifact(manifest_file(rec, 1, frame + scales)).tensors()
+        decode_artifact(manifest_file(rec, 1, frame + scales)).tensors()
     codes = rans.encode(np.array([5000, 0], dtype=np.int32))
     frame = rans.encode(np.zeros((2, 4), dtype=np.int8))
     rec = (varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(2) + varint(4) + b"\x0d\x05\x00"
            + varint(len(frame)) + varint(len(codes)))
     with pytest.raises(CorruptDataError, match=r"scale exponent lies outside"):
-        parse_artifact(manifest_file(rec, 1, frame + codes)).tensors()
+        decode_artifact(manifest_file(rec, 1, frame + codes)).tensors()
 
 
 def test_write_atomic_leaves_nothing_on_failure(tmp_path):
@@ -205,28 +210,28 @@ def test_column_groups_roundtrip_and_bad_maps_are_caught():
     q = quantize(w, QuantSpec.parse("step:0.3"))
     e = encode_tensor("w", q)
     assert len(e.blobs) == 3 and e.fields[1] in (2, 4, 8)
-    data = artifact_bytes([e])
-    assert torch.equal(parse_artifact(data).tensors()["w"], dequantize(q))
+    data = encode_artifact([e])
+    assert torch.equal(decode_artifact(data).tensors()["w"], dequantize(q))
     # a map with an id outside [0, G)
     bad_ids = rans.encode(np.full(256, 9, dtype=np.uint8))
     fields = e.fields[:2] + varint(len(e.blobs[0])) + varint(len(e.blobs[1])) + varint(len(bad_ids))
     rec = varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(128) + varint(256) + b"\x0d" + fields
     with pytest.raises(CorruptDataError, match=r"column-group ids outside"):
-        parse_artifact(manifest_file(rec, 1, e.blobs[0] + e.blobs[1] + bad_ids)).tensors()
+        decode_artifact(manifest_file(rec, 1, e.blobs[0] + e.blobs[1] + bad_ids)).tensors()
 
 
 def test_column_split_estimate_agrees_with_real_coding():
     """The writer encodes only the split its histogram estimate prefers: that split must be the
     one real coding finds smallest (up to table-size noise)."""
     from pgolf_pack import rans
-    from pgolf_pack.artifact.writer import COLUMN_GROUPS, _most_promising_groups, column_groups
+    from pgolf_pack.artifact.coding import COLUMN_GROUPS, column_groups, most_promising_groups
 
     rng = np.random.default_rng(5)
     sym = (rng.standard_normal((96, 300)) * np.linspace(0.3, 4, 300)).round().astype(np.int8)
-    g, ids = _most_promising_groups(sym)
+    g, ids = most_promising_groups(sym)
     assert g in COLUMN_GROUPS and np.array_equal(ids, column_groups(sym, g))
     real = {k: len(rans.encode(sym, contexts=np.tile(column_groups(sym, k).astype(np.uint16), 96)))
             + len(rans.encode(column_groups(sym, k))) for k in COLUMN_GROUPS}
     assert real[g] <= min(real.values()) * 1.002
     flat = rng.integers(-3, 4, (64, 64)).astype(np.int8)  # identical columns: no split pays
-    assert _most_promising_groups(flat)[0] == 0
+    assert most_promising_groups(flat)[0] == 0

@@ -4,8 +4,10 @@ trusted."""
 
 import argparse
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -102,6 +104,19 @@ def test_plan_out_then_plan_in_reproduces_bytes(ckpt, tmp_path, capsys):
     assert a.read_bytes() == b.read_bytes()
 
 
+@pytest.mark.parametrize("make,message", [
+    (lambda d: d / "missing.json", "plan '.*missing.json' does not exist"),
+    (lambda d: d, "is a directory, not a file"),
+    (lambda d: (d / "bad.json").write_text("{") and d / "bad.json", "is not JSON"),
+    (lambda d: (d / "other.json").write_text("{}") and d / "other.json", "is not a pgolf-pack plan"),
+])
+def test_bad_plan_in_is_one_line_and_exit_2(ckpt, tmp_path, capsys, make, message):
+    out = tmp_path / "never.pgpk"
+    code, _, stderr = run_pack(capsys, ckpt, "--budget", "100000", "-o", out, "--plan-in", make(tmp_path))
+    assert code == 2 and stderr.count("\n") == 1 and re.search(message, stderr), stderr
+    assert not out.exists()
+
+
 def test_force_and_schemes(ckpt, tmp_path, capsys):
     out = tmp_path / "f.pgpk"
     code, stdout, _ = run_pack(capsys, ckpt, "--budget", "400000", "-o", out, "--json",
@@ -139,7 +154,12 @@ def test_unpack_roundtrip_and_corrupt_input(ckpt, tmp_path, capsys):
 
 
 def test_console_scripts_are_installed():
-    import shutil
+    """The commands are installed beside the interpreter running the tests (a venv's bin/, which
+    need not be on PATH: `make test` runs the venv's Python directly) and they run."""
+    import sysconfig
 
-    for name in ("pgolf-pack", "pgolf-unpack"):
-        assert shutil.which(name), f"{name} is not on PATH: reinstall with pip install -e ."
+    for name in ("pgolf-pack", "pgolf-unpack", "pgolf-verify", "pgolf-analyze", "pgolf-demo", "pgolf-train"):
+        path = Path(sysconfig.get_path("scripts")) / name
+        assert path.is_file(), f"{name} is not installed in {path.parent}: reinstall with pip install -e ."
+        done = subprocess.run([str(path), "--help"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and "usage:" in done.stdout, (name, done.stderr[-500:])

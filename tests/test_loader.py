@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from pgolf_pack import _rans, rans
 from pgolf_pack import _reference as ref
-from pgolf_pack.artifact import EncodedTensor, artifact_bytes, encode_raw, encode_tensor, parse_artifact
-from pgolf_pack.artifact.writer import _varint
+from pgolf_pack.artifact import EncodedTensor, decode_artifact, encode_artifact, encode_tensor
+from pgolf_pack.artifact.format import varint
 from pgolf_pack.cli import loader as loader_cli
 from pgolf_pack.cli import pack as pack_cli
 from pgolf_pack.errors import CorruptDataError
@@ -45,7 +45,7 @@ def same(a: dict, b: dict) -> bool:
 
 
 def encode(name, t, spec):
-    return encode_raw(name, t) if spec == "raw" else encode_tensor(name, quantize(t, QuantSpec.parse(spec)))
+    return encode_tensor(name, quantize(t, QuantSpec.parse(spec)))
 
 
 def reframe(e: EncodedTensor, lanes: int, chunk: int) -> EncodedTensor:
@@ -62,7 +62,7 @@ def reframe(e: EncodedTensor, lanes: int, chunk: int) -> EncodedTensor:
         words = int(np.prod(e.shape)) * item // 2
         ctx = np.arange(words) % (item // 2) if item > 2 else None  # one word table per position in an item
         blob = again(e.blobs[0], ctx)
-        return EncodedTensor(e.name, e.shape, e.dtype, e.scheme_id, f[:1] + _varint(len(blob)), (blob,), e.label, 0)
+        return EncodedTensor(e.name, e.shape, e.dtype, e.scheme_id, f[:1] + varint(len(blob)), (blob,), e.label, 0)
     head = f[:3] if e.scheme_id == 10 else f[:2]
     scale_format, groups = head[-2], head[-1]
     rows = e.shape[0] if len(e.shape) > 1 else 1
@@ -75,7 +75,7 @@ def reframe(e: EncodedTensor, lanes: int, chunk: int) -> EncodedTensor:
     blobs[0] = again(blobs[0], ctx)
     if scale_format:
         blobs[1] = again(blobs[1])
-    fields = head + b"".join(_varint(len(b)) for b in blobs)
+    fields = head + b"".join(varint(len(b)) for b in blobs)
     return EncodedTensor(e.name, e.shape, e.dtype, e.scheme_id, fields, tuple(blobs), e.label, 0)
 
 
@@ -124,8 +124,8 @@ def state_dicts(draw):
 @given(state_dicts(), st.sampled_from([4, 8, 16, 32, 64]), st.sampled_from([1, 7, 64, 333, 1 << 22]))
 def test_loader_equals_load_artifact_bit_for_bit(tensors, lanes, chunk):
     encoded = [reframe(encode(n, t, s), lanes, chunk) for n, (t, s) in tensors.items()]
-    data = artifact_bytes(encoded)
-    assert same(load_pgpk(data), parse_artifact(data).tensors())
+    data = encode_artifact(encoded)
+    assert same(load_pgpk(data), decode_artifact(data).tensors())
 
 
 def test_writer_output_covers_every_scheme_and_format():
@@ -138,11 +138,11 @@ def test_writer_output_covers_every_scheme_and_format():
     parts.append(encode("wide", (torch.randn(64, 48, generator=g) * 0.05).bfloat16(), "fp32"))  # two word tables
     parts.append(encode("ids", torch.arange(-5, 70, dtype=torch.int64), "raw"))
     parts.append(encode("mask", torch.tensor([True, False, True]), "raw"))
-    entries = parse_artifact(artifact_bytes(parts)).entries
+    entries = decode_artifact(encode_artifact(parts)).entries
     assert {e.column_groups > 0 for e in entries} == {True, False}
     assert {(e.scheme, e.encoding) for e in entries} >= {("bf16", 1), ("fp32", 1), ("raw", 0)} and {e.scale_format for e in entries} >= {0, 1, 2, 3, 5, 10}
-    data = artifact_bytes(parts)
-    assert same(load_pgpk(data), parse_artifact(data).tensors())
+    data = encode_artifact(parts)
+    assert same(load_pgpk(data), decode_artifact(data).tensors())
 
 
 def test_crc32c_matches_the_codec_at_every_length():
@@ -160,17 +160,17 @@ def reseal(body: bytes) -> bytes:
 
 def oracle_tensors(data: bytes):
     """load_artifact's tensors with every frame decoded by the pure-Python reference coder."""
-    def decode(blob, *, contexts=None, **_):
-        return ref.decode(bytes(blob), contexts=contexts)
+    def decode(blob, *, contexts=None, max_symbols=1 << 28, **_):
+        return ref.decode(bytes(blob), contexts=contexts, max_symbols=max_symbols)
 
     with mock.patch.object(rans, "decode", decode):
-        return parse_artifact(data).tensors(threads=1)
+        return decode_artifact(data).tensors(threads=1)
 
 
 def verdicts(data: bytes):
     """(native, oracle, loader): each the decoded tensors, or None for a refusal."""
     out = []
-    for load in (lambda d: parse_artifact(d).tensors(), oracle_tensors, load_pgpk):
+    for load in (lambda d: decode_artifact(d).tensors(), oracle_tensors, load_pgpk):
         try:
             out.append(load(data))
         except CorruptDataError:
@@ -202,7 +202,7 @@ def word_coded(name, t, scheme_id, lanes, chunk):
     words = t.reshape(-1).view(torch.int16 if item == 2 else torch.int32).numpy().astype(f"<i{item}").view("<u2")
     ctx = np.arange(words.size) % (item // 2) if item > 2 else None
     frame = rans.encode(words.astype(np.uint16), contexts=ctx, lanes=lanes, chunk_size=chunk)
-    return EncodedTensor(name, tuple(t.shape), t.dtype, scheme_id, b"\x01" + _varint(len(frame)), (frame,), "words", 0)
+    return EncodedTensor(name, tuple(t.shape), t.dtype, scheme_id, b"\x01" + varint(len(frame)), (frame,), "words", 0)
 
 
 @given(st.data())
@@ -226,7 +226,7 @@ def test_mutated_artifacts_get_the_same_verdict_everywhere(data):
         blob = bytearray(reseal(bytes(blob[:-4])))
     blobs[j] = bytes(blob)
     parts[k] = EncodedTensor(e.name, e.shape, e.dtype, e.scheme_id, e.fields, tuple(blobs), e.label, 0)
-    native, oracle, loader = verdicts(artifact_bytes(parts))  # blob sizes follow the mutation
+    native, oracle, loader = verdicts(encode_artifact(parts))  # blob sizes follow the mutation
     assert (native is None) == (oracle is None) == (loader is None)
     if native is not None:
         assert same(native, loader) and same(native, oracle)
@@ -234,7 +234,7 @@ def test_mutated_artifacts_get_the_same_verdict_everywhere(data):
 
 @given(st.data())
 def test_mutated_manifests_get_the_same_verdict_everywhere(data):
-    good = artifact_bytes(mutation_base())
+    good = encode_artifact(mutation_base())
     body = bytearray(good[:-4])
     r = ref.Reader(good)
     r.pos = 5
@@ -248,7 +248,7 @@ def test_mutated_manifests_get_the_same_verdict_everywhere(data):
 
 
 def test_truncations_and_unsealed_flips_are_refused():
-    data = artifact_bytes(mutation_base()[:3])
+    data = encode_artifact(mutation_base()[:3])
     for cut in range(0, len(data), 7):
         with pytest.raises(ValueError):
             load_pgpk(data[:cut])
@@ -261,30 +261,30 @@ def test_truncations_and_unsealed_flips_are_refused():
 
 def test_hostile_counts_are_refused_before_allocating():
     # a frame claiming 2^28 symbols in 2^20 one-word chunks, in a few hundred bytes
-    frame = bytearray(b"PGRA\x01\x01\x01") + _varint(1 << 28) + _varint(0) + _varint(2) + b"\x04" + _varint(1) + _varint(0)
-    frame += ref.table_fields(0, 2, [8]) + b"\x04" + _varint(256) + _varint(20) * 16
+    frame = bytearray(b"PGRA\x01\x01\x01") + varint(1 << 28) + varint(0) + varint(2) + b"\x04" + varint(1) + varint(0)
+    frame += ref.table_fields(0, 2, [8]) + b"\x04" + varint(256) + varint(20) * 16
     frame = reseal(bytes(frame))
-    rec = _varint(0) + _varint(1) + b"w" + b"\x01\x02" + _varint(1 << 14) + _varint(1 << 14) + b"\x0d\x00\x00" \
-        + _varint(len(frame)) + _varint(2 << 14)
-    manifest = _varint(1) + rec
-    art = reseal(b"PGPK\x01" + _varint(len(manifest)) + manifest + frame + b"\x00" * (2 << 14))
+    rec = varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(1 << 14) + varint(1 << 14) + b"\x0d\x00\x00" \
+        + varint(len(frame)) + varint(2 << 14)
+    manifest = varint(1) + rec
+    art = reseal(b"PGPK\x01" + varint(len(manifest)) + manifest + frame + b"\x00" * (2 << 14))
     with pytest.raises(ValueError, match="corrupt pgpk artifact"):
         load_pgpk(art)
     with pytest.raises(CorruptDataError):
-        parse_artifact(art).tensors()
+        decode_artifact(art).tensors()
     # a frame of 2^22 symbols whose one chunk holds a few words: refused once the words run out,
     # not after stepping through all 2^20 groups of lanes
-    frame = bytearray(b"PGRA\x01\x01\x02") + _varint(1 << 11) * 2 + _varint(0) + _varint(2) + b"\x01" + _varint(1) \
-        + _varint(0) + ref.table_fields(0, 2, [1]) + b"\x04" + _varint(1 << 22) + _varint(16 + 8)
+    frame = bytearray(b"PGRA\x01\x01\x02") + varint(1 << 11) * 2 + varint(0) + varint(2) + b"\x01" + varint(1) \
+        + varint(0) + ref.table_fields(0, 2, [1]) + b"\x04" + varint(1 << 22) + varint(16 + 8)
     frame = reseal(bytes(frame) + struct.pack("<4I", *[1 << 20] * 4) + b"\x07" * 8)
-    rec = _varint(0) + _varint(1) + b"w" + b"\x01\x02" + _varint(1 << 11) + _varint(1 << 11) + b"\x0d\x00\x00" \
-        + _varint(len(frame)) + _varint(2 << 11)
-    manifest = _varint(1) + rec
-    art = reseal(b"PGPK\x01" + _varint(len(manifest)) + manifest + frame + b"\x00" * (2 << 11))
+    rec = varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(1 << 11) + varint(1 << 11) + b"\x0d\x00\x00" \
+        + varint(len(frame)) + varint(2 << 11)
+    manifest = varint(1) + rec
+    art = reseal(b"PGPK\x01" + varint(len(manifest)) + manifest + frame + b"\x00" * (2 << 11))
     with pytest.raises(ValueError, match="state"):
         load_pgpk(art)
     with pytest.raises(CorruptDataError):
-        parse_artifact(art).tensors()
+        decode_artifact(art).tensors()
 
 
 # --- the shipped forms ----------------------------------------------------------------------
@@ -328,14 +328,14 @@ def test_shipped_forms_run_in_a_fresh_interpreter(tmp_path, compact, capsys):
     parts = [encode("w", torch.randn(30, 50, generator=g), "step:0.2"), encode("grouped", grouped_tensor(), "step:0.3"),
              encode("b", torch.randn(50, generator=g).bfloat16(), "bf16")]
     art = tmp_path / "m.pgpk"
-    art.write_bytes(artifact_bytes(parts))
+    art.write_bytes(encode_artifact(parts))
     script = tmp_path / "fresh.py"
     script.write_text(FRESH)
     out = tmp_path / "out.pt"
     r = subprocess.run([sys.executable, "-I", str(script), str(loader_file), str(art), str(out)],
                        capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert same(torch.load(out), parse_artifact(art.read_bytes()).tensors())
+    assert same(torch.load(out), decode_artifact(art.read_bytes()).tensors())
 
 
 def test_pack_embed_loader_counts_exactly_the_compact_line(tmp_path, capsys):

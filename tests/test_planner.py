@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from pgolf_pack.artifact import parse_artifact
+from pgolf_pack.artifact import decode_artifact
 from pgolf_pack.errors import BudgetError, InputError
 from pgolf_pack.pack import pack_checkpoint
 from pgolf_pack.planner import Candidate, Plan, TensorPlan, _lower_hull, load_sensitivities, solve
@@ -45,7 +45,7 @@ def test_budgets_are_met_and_damage_falls(small, smallest_size):
         assert r.artifact_bytes == len(r.data) and r.total_bytes == len(r.data) + 123
         damages.append(sum(t.damage for t in r.tensors))
         # the reported damage is the real reconstruction error of what was written
-        loaded = parse_artifact(r.data).tensors()
+        loaded = decode_artifact(r.data).tensors()
         real = sum(float((loaded[n].float() - small[n].float()).square().sum()) for n in small)
         assert real == pytest.approx(damages[-1], rel=1e-4, abs=1e-12)
     assert all(a >= b for a, b in zip(damages, damages[1:]))
@@ -96,7 +96,7 @@ def test_sensitivity_weights_shift_bytes(small, smallest_size, tmp_path):
 
 def test_chosen_tensors_equal_the_quantizer_reconstruction(small, smallest_size):
     r = pack_checkpoint(small, int(smallest_size * 1.3))
-    loaded = parse_artifact(r.data).tensors()
+    loaded = decode_artifact(r.data).tensors()
     assert list(loaded) == list(small)
     for name, t in small.items():
         spec = r.plan.specs[name]
@@ -109,7 +109,7 @@ def test_baseline_architectures_of_several_sizes(layers, dim, mlp, vocab):
     sd = baseline_state_dict(layers=layers, dim=dim, heads=4, kv_heads=2, mlp_mult=mlp, vocab=vocab)
     raw = sum(t.numel() * t.element_size() for t in sd.values())
     r = pack_checkpoint(sd, raw // 3)
-    loaded = parse_artifact(r.data).tensors()
+    loaded = decode_artifact(r.data).tensors()
     assert list(loaded) == list(sd)
     assert all(loaded[k].shape == sd[k].shape and loaded[k].dtype == sd[k].dtype for k in sd)
 

@@ -10,7 +10,7 @@ from pgolf_pack.sensitivity import calibration_tokens, measure_sensitivities
 from pgolf_pack.shards import write_shard
 
 
-def test_validation_shards_are_refused(tmp_path):
+def test_held_out_shards_are_refused(tmp_path):  # no "val" word in the name: pytest puts it in tmp_path
     write_shard(tmp_path / "fineweb_val_000000.bin", np.arange(100, dtype=np.uint16))
     with pytest.raises(InputError, match="validation data may never be used"):
         calibration_tokens(str(tmp_path / "*.bin"), 50)

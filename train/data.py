@@ -5,8 +5,10 @@ Shards are the challenge's `fineweb_{train,val}_NNNNNN.bin` files, read and writ
 one-line `CorruptDataError`). A split is every shard of it in sorted name order, concatenated;
 each document is BOS followed by its tokens (no EOS), running across shard boundaries.
 
-Validation data is never training data: `train_shards` refuses any file whose name has `_val_`
-in it and any file that the validation pattern also matches.
+Validation data is never training data: `train_shards` refuses any file whose path names
+validation data (`pgolf_pack.shards.is_validation_path`: "val", "valid" or "validation" as a word of
+any component, in any case, of the path or its resolved target) and any file that the validation
+pattern also matches (hard links included).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 from torch import Tensor
 
 from pgolf_pack.errors import InputError
-from pgolf_pack.shards import read_shard, shard_num_tokens, write_shard
+from pgolf_pack.shards import is_validation_path, read_shard, shard_num_tokens, write_shard
 
 TRAIN_PATTERN = "fineweb_train_*.bin"
 VAL_PATTERN = "fineweb_val_*.bin"
@@ -78,18 +80,26 @@ def train_shards(data_path: str | os.PathLike, pattern: str = TRAIN_PATTERN,
     """The training shards under `data_path`, refusing anything that could be validation data.
 
     Raises:
-        ShardError: no file matches, or a match has `_val_` in its name or also matches the
-            validation pattern.
+        ShardError: no file matches, or a match is validation data by name (see the module
+            docstring) or is a file the validation pattern also matches.
     """
     files = _glob(data_path, pattern)
     if not files:
         raise ShardError(f"no training shards match {os.path.join(os.fspath(data_path), pattern)}; "
                          "set DATA_PATH (or run `pgolf-train prepare`)")
-    val = {p.resolve() for p in _glob(data_path, val_pattern)}
+    val = _glob(data_path, val_pattern)
+    val_resolved = {v.resolve() for v in val}
     for p in files:
-        if "_val_" in p.name or p.resolve() in val:
+        if is_validation_path(p) or p.resolve() in val_resolved or any(_same_file(p, v) for v in val):
             raise ShardError(f"refusing to train on {p}: it is validation data; validation tokens may never be trained on")
     return files
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _check_vocab(tokens: np.ndarray, path: Path, vocab_size: int | None) -> None:

@@ -1,5 +1,5 @@
 // fuzz_roundtrip: fuzzed values, lanes, chunking and contexts -> encode -> decode with every
-// available kernel -> identical values.
+// available kernel (slot tables and binary search) -> identical values.
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -39,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         __builtin_trap();  // every int16 array fits the alphabet: encoding must succeed
     }
     const Frame f = parse_frame(frame.data(), frame.size(), DecodeLimits{});
-    for (Kernel k : {Kernel::Scalar, Kernel::Avx2, Kernel::Avx512}) {
+    for (Kernel k : {Kernel::Auto, Kernel::Scalar, Kernel::Avx2, Kernel::Avx512, Kernel::Search}) {
         if (!kernel_available(k)) continue;
         std::vector<int16_t> out(n + 1, 0x5A5A);
         decode_frame(f, ctx.run ? ids.data() : nullptr, ids.size(), out.data(), opt.threads, k);

@@ -17,22 +17,21 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from pgolf_pack import rans
 from pgolf_pack._version import __version__
 from pgolf_pack.analysis import names as tnames
 from pgolf_pack.analysis.checkpoint_report import DEFAULT_SAMPLE, REPORT_FORMAT
 from pgolf_pack.analysis.progress import Progress, locked_update, single_threaded_torch
 from pgolf_pack.analysis.entropy import order0_bits
 from pgolf_pack.analysis.generic import COMPRESSORS, container_bytes, sample_share, stream_sizes
+from pgolf_pack.analysis.schema import Report
 from pgolf_pack.analysis.symbols import passthrough_report, symbol_report
-from pgolf_pack.analysis.totals import artifact_header_bytes, per_tensor_generic, quantized, scheme_totals, summary_of
+from pgolf_pack.analysis.totals import per_tensor_generic, quantized, scheme_totals, summary_of
 from pgolf_pack.artifact import format as fmt
 from pgolf_pack.artifact import read_artifact
-from pgolf_pack.artifact.reader import TensorEntry, decode_symbols
-from pgolf_pack.errors import CorruptDataError
-from pgolf_pack.quant.scales import decode_scales
+from pgolf_pack.artifact.reader import (
+    TensorEntry, decode_entry, decode_row_scales, decode_symbols, decode_value_words, quantized_shape, stored_item_size,
+)
 
 STORED = "stored"
 MAX_HISTOGRAMS = 8
@@ -40,20 +39,20 @@ MAX_HISTOGRAMS = 8
 
 def analyze_artifact(path: str | Path, *, code_bytes: int = 0, code_files: list[str] | None = None,
                      sample: int | None = DEFAULT_SAMPLE, buckets: int = 8, threads: int | None = None,
-                     progress: Progress | None = None) -> dict:
+                     progress: Progress | None = None, max_elements: int = fmt.DEFAULT_MAX_ELEMENTS) -> Report:
     """The report dict for an artifact (see docs/ANALYZE.md). Raises CorruptDataError or
-    InputError on a bad file."""
+    InputError on a bad file: the same checks as the loader's, the same `max_elements`."""
     with single_threaded_torch():
-        return _analyze(path, code_bytes, code_files, sample, buckets, threads, progress)
+        return _analyze(read_artifact(path, max_elements=max_elements), path, code_bytes, code_files, sample, buckets,
+                        threads, progress)
 
 
-def _analyze(path, code_bytes, code_files, sample, buckets, threads, progress) -> dict:
-    art = read_artifact(path)
+def _analyze(art, path, code_bytes, code_files, sample, buckets, threads, progress) -> dict:
     data = art.data
     entries = list(art.entries)
     names = [e.name for e in entries]
     by_name = {e.name: e for e in entries}
-    coded = [e for e in entries if e.scheme not in ("fp32", "fp16", "bf16", "raw")]
+    coded = [e for e in entries if not e.kind.stores_values]
     coded_numel = sum(e.numel for e in coded)
     representatives = tnames.representatives([e.name for e in coded], lambda n: by_name[n].numel, MAX_HISTOGRAMS)
 
@@ -67,7 +66,8 @@ def _analyze(path, code_bytes, code_files, sample, buckets, threads, progress) -
         last: tuple[str, np.ndarray, str] | None = None
         for name in group:
             e = by_name[name]
-            if e.scheme in ("fp32", "fp16", "bf16", "raw"):
+            decode_entry(data, e)  # every check the loader makes: the report covers only what loads
+            if e.kind.stores_values:
                 entry, hist = _passthrough(data, e), None
                 last = None
             else:
@@ -92,14 +92,14 @@ def _analyze(path, code_bytes, code_files, sample, buckets, threads, progress) -
 
     tensors = [results[n] for n in names]
     records = [e.record_bytes for e in entries]
-    header = artifact_header_bytes(records)
+    header = fmt.container_bytes(records)
     sections = {
-        "magic_and_version_bytes": 5,
+        "magic_and_version_bytes": len(fmt.MAGIC) + 1,
         "manifest_length_bytes": art.manifest_bytes - header["count_bytes"] - sum(records),
         "record_count_bytes": header["count_bytes"],
         "record_bytes": sum(records),
         "blob_bytes": sum(size for e in entries for _, size in e.blobs),
-        "crc_bytes": 4,
+        "crc_bytes": fmt.CRC_BYTES,
     }
     sections["total_bytes"] = sum(sections.values())
     if sections["total_bytes"] != len(data):  # the reader accepted the file, so this is our bug
@@ -147,16 +147,9 @@ def _coded(data: bytes, e: TensorEntry, names, last, generic, buckets, keep) -> 
     (s_off, s_size), (c_off, c_size) = e.blobs[:2]
     symbol_blob, scale_blob = data[s_off:s_off + s_size], data[c_off:c_off + c_size]
     groups_blob = b"" if len(e.blobs) < 3 else data[e.blobs[2][0]:e.blobs[2][0] + e.blobs[2][1]]
-    rows = e.shape[0] if len(e.shape) > 1 else 1
-    symbols = decode_symbols(memoryview(data), e, rows, e.numel // rows if rows else 0)
-    rows = symbols.shape[0]
-    if e.scale_format == 0:
-        scales = np.frombuffer(scale_blob, dtype="<f2").astype(np.float32)
-    else:
-        codes = _decode(scale_blob, e, "scales").astype(np.int64)
-        scales = decode_scales(torch.from_numpy(codes), e.scale_format).numpy()
-    if scales.shape != (rows,):
-        raise CorruptDataError(f"tensor '{e.name}': {scales.size} scales for {rows} rows")
+    rows, cols = quantized_shape(e)
+    symbols = decode_symbols(memoryview(data), e, rows, cols)
+    scales = decode_row_scales(memoryview(data), e, rows).numpy()
     spec = _label(e)
     prev_name = tnames.previous_layer(e.name, names)
     usable = last is not None and last[0] == prev_name and last[2] == spec and last[1].shape == symbols.shape
@@ -178,23 +171,9 @@ def _passthrough(data: bytes, e: TensorEntry) -> dict:
     blob = data[off:off + size]
     floor = float(size)  # raw bytes are their own floor, as the writer counts them
     if e.encoding == fmt.ENCODING_RANS16:
-        stored_dtype = e.dtype if e.scheme == "raw" else _PASSTHROUGH[e.scheme]
-        period = torch.empty((), dtype=stored_dtype).element_size() // 2
-        ctx = np.arange(e.numel * period, dtype=np.uint16) % period if period > 1 else None
-        try:
-            words = rans.decode(blob, contexts=ctx)
-        except CorruptDataError as err:
-            raise CorruptDataError(f"tensor '{e.name}': values frame: {err}") from None
+        period = stored_item_size(e) // 2
+        words = decode_value_words(memoryview(data)[off:off + size], e)
         floor = sum(order0_bits(words[i::period].astype(np.int64)) for i in range(period)) / 8.0
     stored = passthrough_report(e.scheme, blob, e.encoding, e.record_bytes, floor) | {"damage": None}
     return _base(e) | {"analysed": False, "stats": None, "planner_spec": None, "stored": stored}
 
-
-_PASSTHROUGH = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-def _decode(blob: bytes, e: TensorEntry, what: str) -> np.ndarray:
-    try:
-        return rans.decode(blob)
-    except CorruptDataError as err:
-        raise CorruptDataError(f"tensor '{e.name}': {what} frame: {err}") from None

@@ -24,15 +24,17 @@ from pgolf_pack.analysis import names as tnames
 from pgolf_pack.analysis.generic import COMPRESSORS, container_bytes, sample_share, stream_sizes
 from pgolf_pack.analysis.progress import Progress, locked_update, single_threaded_torch, ticking
 from pgolf_pack.analysis.rate_loss import rate_loss_curve
+from pgolf_pack.analysis.schema import Report
 from pgolf_pack.analysis.stats import weight_stats
 from pgolf_pack.analysis.symbols import passthrough_report, small_coded_report, symbol_report
-from pgolf_pack.analysis.totals import artifact_header_bytes, per_tensor_generic, quantized, scheme_totals, summary_of
-from pgolf_pack.artifact.format import RAW
-from pgolf_pack.artifact.writer import encode_tensor
+from pgolf_pack.analysis.totals import per_tensor_generic, quantized, scheme_totals, summary_of
+from pgolf_pack.artifact import format as fmt
+from pgolf_pack.artifact.coding import narrow_symbols
+from pgolf_pack.artifact.writer import EncodedTensor, encode_tensor
 from pgolf_pack.errors import BudgetError, InputError
 from pgolf_pack.planner import encode_with, evaluate_tensors, plan_from
 from pgolf_pack.quant import QuantSpec, RowStats, dequantize, quantize
-from pgolf_pack.quant.spec import SCHEME_IDS
+from pgolf_pack.quant.spec import SCHEME_BY_ID
 
 REPORT_FORMAT = "pgolf-analyze/1"
 DEFAULT_BUDGET = 16_000_000
@@ -50,7 +52,6 @@ DEFAULT_SCHEMES: tuple[tuple[str, str], ...] = (
     ("int4", "int4:mse"), ("int3", "int3:mse"), ("int2", "int2:mse"), ("pent", "pent:mse"), ("tern", "tern:std0.8"),
 )
 PLANNER = "planner"
-VALUE_SCHEMES = {SCHEME_IDS["fp32"], SCHEME_IDS["fp16"], SCHEME_IDS["bf16"], RAW}  # stored as values
 
 
 @dataclass
@@ -86,7 +87,7 @@ def parse_schemes(text: str) -> tuple[tuple[str, str], ...]:
 
 
 def analyze_checkpoint(state_dict: Mapping[str, torch.Tensor], options: CheckpointOptions, *, source: str = "",
-                       input_bytes: int | None = None, progress: Progress | None = None) -> dict:
+                       input_bytes: int | None = None, progress: Progress | None = None) -> Report:
     """The report dict for a state dict (see docs/ANALYZE.md for every field)."""
     if not state_dict:
         raise InputError("the state dict holds no tensors")
@@ -127,13 +128,15 @@ def _analyze(state_dict, options: CheckpointOptions, source: str, input_bytes: i
     lock = threading.Lock()
     bar = progress("analysing", len(analysed), "tensor") if progress else None
 
+    job = _AnalysisJob(schemes, planner, options, all_names)
+
     def run_group(group: list[str]) -> None:
         last: dict[str, tuple[str, np.ndarray, str]] = {}  # scheme id -> (name, symbols, spec)
         for name in group:
             t = state_dict[name]
-            entry, hist, parts = _analyse_tensor(name, t, schemes, planner, options, last, previous_record[name],
+            entry, hist, parts = _analyse_tensor(job, name, t, last, previous_record[name],
                                                  sample_share(t.numel(), analysed_numel, options.sample),
-                                                 histogram_scheme if name in representatives else None, all_names)
+                                                 histogram_scheme if name in representatives else None)
             with lock:
                 entries[name] = entry
                 for sid, part in parts.items():
@@ -170,7 +173,7 @@ def _analyze(state_dict, options: CheckpointOptions, source: str, input_bytes: i
     scheme_list = [{"id": sid, "spec": spec, "totals": scheme_totals(tensors, sid, generic.get(sid))}
                    for sid, spec in schemes]
     reference = PLANNER if planner["feasible"] else _fallback_scheme(options.schemes)
-    header = artifact_header_bytes([_reference_record(t, reference) for t in tensors])
+    header = fmt.container_bytes([_reference_record(t, reference) for t in tensors])
     return {
         "format": REPORT_FORMAT,
         "kind": "checkpoint",
@@ -202,14 +205,21 @@ def _fallback_scheme(schemes: tuple[tuple[str, str], ...]) -> str:
     return "int6" if "int6" in ids else ids[0]
 
 
-def _narrow(symbols: torch.Tensor) -> np.ndarray:
-    a = symbols.cpu().numpy()
-    lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
-    return a.astype(np.int8 if -128 <= lo and hi <= 127 else np.int16, copy=False)
+@dataclass(frozen=True)
+class _AnalysisJob:
+    """What every tensor's analysis shares: the schemes, the planner's outcome, the options."""
+
+    schemes: list[tuple[str, str]]  # (id, spec), the planner's choice last when feasible
+    planner: dict  # the report's "planner" section
+    options: CheckpointOptions
+    all_names: list[str]  # every tensor, in checkpoint order (for the previous layer's name)
 
 
-def _analyse_tensor(name, t, schemes, planner, options, last, previous_record, sample, histogram_scheme, all_names):
-    """(tensor entry, histogram or None, {scheme: generic-compressor sample}) for one tensor."""
+def _analyse_tensor(job: _AnalysisJob, name: str, t: torch.Tensor, last: dict, previous_record: str,
+                    sample: int | None, histogram_scheme: str | None):
+    """(tensor entry, histogram or None, {scheme: generic-compressor sample}) for one tensor;
+    `last` carries each scheme's previous tensor of the group (for the layer-delta context)."""
+    schemes, planner, options, all_names = job.schemes, job.planner, job.options, job.all_names
     stats = RowStats.of(t)
     w = t.detach().float()
     energy = float(w.double().square().sum())
@@ -220,11 +230,11 @@ def _analyse_tensor(name, t, schemes, planner, options, last, previous_record, s
              "schemes": {}}
     hist = None
     parts = {}
-    if histogram_scheme == PLANNER and planner["feasible"] and _is_passthrough(planner["specs"][name]):
+    if histogram_scheme == PLANNER and planner["feasible"] and QuantSpec.parse(planner["specs"][name]).is_passthrough:
         histogram_scheme = _fallback_scheme(options.schemes)
     for sid, text in schemes:
         spec_text = planner["specs"][name] if sid == PLANNER else text
-        if _is_passthrough(spec_text):
+        if QuantSpec.parse(spec_text).is_passthrough:
             e, damage = encode_with(name, t, spec_text, threads=1)
             r = _stored(e, previous_record)
             entry["schemes"][sid] = r | {"bits_per_weight": 8.0 * r["total_bytes"] / t.numel(), "damage": damage,
@@ -234,7 +244,7 @@ def _analyse_tensor(name, t, schemes, planner, options, last, previous_record, s
         spec = QuantSpec.parse(spec_text)
         q = quantize(t, spec, stats)
         e = encode_tensor(name, q, threads=1)
-        symbols = _narrow(q.symbols)
+        symbols = narrow_symbols(q.symbols.cpu().numpy())
         prev = last.get(sid)
         usable = prev is not None and prev[0] == prev_name and prev[2] == str(spec) and prev[1].shape == symbols.shape
         keep = sid == histogram_scheme
@@ -258,10 +268,6 @@ def _analyse_tensor(name, t, schemes, planner, options, last, previous_record, s
     return entry, hist, parts
 
 
-def _is_passthrough(spec: str) -> bool:
-    return spec == "raw" or QuantSpec.parse(spec).is_passthrough
-
-
 def _small_tensor(name: str, t: torch.Tensor, planner: dict, previous_record: str) -> dict:
     """A tensor below the analysis threshold: how the planner stores it (or fp16/raw without a plan)."""
     if planner["feasible"]:
@@ -276,11 +282,11 @@ def _small_tensor(name: str, t: torch.Tensor, planner: dict, previous_record: st
             "stored": _stored(e, previous_record) | {"damage": damage}}
 
 
-def _stored(e, previous_record: str) -> dict:
+def _stored(e: EncodedTensor, previous_record: str) -> dict:
     """How an EncodedTensor is stored: values (their fields start with the encoding byte) or,
     for a small tensor the planner quantized, symbols and scales."""
     record = len(e.record(previous_record))
-    if e.scheme_id in VALUE_SCHEMES:
+    if SCHEME_BY_ID[e.scheme_id].stores_values:
         return passthrough_report(e.label, e.blobs[0], e.fields[0], record, e.floor_bits / 8.0)
     return small_coded_report(e.label, e.blobs, record, e.floor_bits / 8.0)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pgolf_pack import _rans
+from pgolf_pack.rans import FrequencyTable, choose_precision
 
 MIN_PRECISION = 8
 
@@ -39,11 +39,11 @@ def priced_bytes(counts: np.ndarray, *, choose: bool = True) -> dict:
         return {"payload_bytes": 0.0, "table_bytes": 0, "total_bytes": 0.0, "tables": 0, "precision": 0}
     present = int(used.sum(axis=1).max())
     needed = max(MIN_PRECISION, int(np.ceil(np.log2(max(present, 2)))))
-    precision = int(_rans.choose_precision(live)) if choose else needed
+    precision = choose_precision(live) if choose else needed
     payload_bits, table_bytes = 0.0, 0
     for row in live:
-        freqs = _rans.normalize_counts(row, precision)
-        payload_bits += _rans.cost_bits(row, freqs, precision)
-        table_bytes += len(_rans.serialize_table(freqs, precision))
+        table = FrequencyTable.from_counts(row, precision=precision)
+        payload_bits += table.cost_bits(row)
+        table_bytes += table.serialized_size
     return {"payload_bytes": payload_bits / 8.0, "table_bytes": table_bytes,
             "total_bytes": payload_bits / 8.0 + table_bytes, "tables": len(live), "precision": precision}

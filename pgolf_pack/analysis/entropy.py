@@ -13,13 +13,15 @@ on any static-table coder for those contexts, and it is biased low: by about
 symbols per context, as in per-row contexts, that bias is a large part of the "saving";
 `pgolf_pack.analysis.contexts` prices the tables to give the achievable side.
 
-Pure numpy; no codec. Dense histograms are used while contexts x alphabet stays below
+Pure numpy (the order-0 formula is `rans.entropy_bits`). Dense histograms are used while contexts x alphabet stays below
 DENSE_LIMIT cells, a sort otherwise, so wide alphabets (unclamped step quantizers) work too.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from pgolf_pack.rans import entropy_bits
 
 __all__ = [
     "DENSE_LIMIT",
@@ -39,13 +41,10 @@ DENSE_LIMIT = 1 << 24  # histogram cells held densely (128 MiB of int64 at most)
 
 
 def counts_bits(counts: np.ndarray) -> float:
-    """Bits to code a histogram under its own empirical distribution: n log2 n - sum c log2 c."""
+    """Bits to code one histogram (any shape, taken as one) under its own empirical
+    distribution; the project's single order-0 formula, `rans.entropy_bits`."""
     c = np.asarray(counts, dtype=np.float64).ravel()
-    c = c[c > 0]
-    n = c.sum()
-    if n == 0:
-        return 0.0
-    return float(n * np.log2(n) - (c * np.log2(c)).sum())
+    return entropy_bits(c[c > 0])
 
 
 def order0_bits(symbols: np.ndarray) -> float:

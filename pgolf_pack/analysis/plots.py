@@ -25,6 +25,7 @@ from matplotlib.ticker import FuncFormatter
 from pgolf_pack.analysis.generic import COMPRESSORS
 from pgolf_pack.analysis.names import short_name, short_role
 from pgolf_pack.analysis.totals import quantized
+from pgolf_pack.quant.spec import SCHEME_BY_NAME, symbol_limit
 
 COMPRESSOR_LABELS = {"zstd22": "zstd-22", "lzma9": "lzma-9", "brotli11": "brotli-11"}
 COLORS = {"rans": "#1f77b4", "floor": "#222222", "zstd22": "#9467bd", "lzma9": "#8c564b", "brotli11": "#ff7f0e",
@@ -353,13 +354,9 @@ def rate_loss(report: dict) -> bytes:
 def _qmax(spec: str) -> int | None:
     """The clamp of a clamped scheme (int-k, pent, tern), None for step (unclamped)."""
     head = spec.split(":", 1)[0]
-    if head == "pent":
-        return 2
-    if head == "tern":
-        return 1
-    if head.startswith("int") and head[3:].isdigit():
-        return (1 << (int(head[3:]) - 1)) - 1
-    return None
+    bits = int(head[3:]) if head.startswith("int") and head[3:].isdigit() else 0
+    scheme = SCHEME_BY_NAME.get("int" if bits else head)
+    return symbol_limit(scheme.name, bits) if scheme is not None and scheme.clamped else None
 
 
 def _scheme_phrase(report: dict, ref: str) -> str:

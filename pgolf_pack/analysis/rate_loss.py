@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pgolf_pack.artifact.writer import overhead_bound
+from pgolf_pack.artifact.format import container_bound
 from pgolf_pack.errors import BudgetError
 from pgolf_pack.planner import ANCHORS, TensorPlan, plan_from
 
@@ -20,7 +20,7 @@ def rate_loss_curve(tensors: list[TensorPlan], budget: int, code_bytes: int, poi
 
     Leaves every TensorPlan's choice at the plan for `budget` (or the smallest, if infeasible).
     """
-    overhead = overhead_bound(len(tensors)) + code_bytes
+    overhead = container_bound(len(tensors)) + code_bytes
     smallest = sum(min(c.bytes for c in t.candidates) for t in tensors) + overhead
     largest = sum(max(c.bytes for c in t.candidates) for t in tensors) + overhead
     uniform = [_uniform(tensors, spec, overhead) for spec in ANCHORS]

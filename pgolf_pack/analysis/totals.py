@@ -13,22 +13,6 @@ from pgolf_pack.analysis.generic import COMPRESSORS
 CONTEXT_KINDS = ("row", "scale_bucket", "previous_symbol", "layer_delta")
 
 
-def varint_len(v: int) -> int:
-    n = 1
-    while v >= 0x80:
-        v >>= 7
-        n += 1
-    return n
-
-
-def artifact_header_bytes(record_bytes: list[int]) -> dict:
-    """Bytes of an artifact outside its records and blobs (docs/FORMAT.md section 1)."""
-    manifest = varint_len(len(record_bytes)) + sum(record_bytes)
-    header = 4 + 1 + varint_len(manifest)
-    return {"header_bytes": header, "count_bytes": varint_len(len(record_bytes)), "crc_bytes": 4,
-            "records_bytes": sum(record_bytes), "total_bytes": header + varint_len(len(record_bytes)) + 4}
-
-
 def quantized(tensors: list[dict], sid: str) -> list[tuple[dict, dict]]:
     """(tensor, symbol report) for every tensor coded as symbols under scheme `sid`."""
     out = []

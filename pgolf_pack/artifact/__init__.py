@@ -1,9 +1,13 @@
-"""The artifact: a byte-exact container for a packed model (docs/FORMAT.md)."""
+"""The artifact: a byte-exact container for a packed model (docs/FORMAT.md).
 
-from pgolf_pack.artifact.reader import Artifact, TensorEntry, load_artifact, parse_artifact, read_artifact
-from pgolf_pack.artifact.writer import EncodedTensor, artifact_bytes, encode_raw, encode_tensor, write_atomic
+    encode_artifact([encode_tensor(name, q), ...]) -> bytes      decode_artifact(bytes) -> Artifact
+    read_artifact(path) -> Artifact                              load_artifact(path) -> {name: tensor}
+"""
+
+from pgolf_pack.artifact.reader import Artifact, TensorEntry, decode_artifact, load_artifact, read_artifact
+from pgolf_pack.artifact.writer import EncodedTensor, encode_artifact, encode_tensor
 
 __all__ = [
-    "Artifact", "EncodedTensor", "TensorEntry", "artifact_bytes", "encode_raw", "encode_tensor",
-    "load_artifact", "parse_artifact", "read_artifact", "write_atomic",
+    "Artifact", "EncodedTensor", "TensorEntry", "decode_artifact", "encode_artifact", "encode_tensor",
+    "load_artifact", "read_artifact",
 ]

@@ -4,6 +4,8 @@ imports the writer, so a loader can be reviewed (and shipped) on its own."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,13 +13,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pgolf_pack import _rans, rans
+from pgolf_pack import rans
 from pgolf_pack.artifact import format as fmt
 from pgolf_pack.errors import CorruptDataError, InputError
-from pgolf_pack.quant.scales import decode_scales
-from pgolf_pack.quant.spec import SCHEME_IDS, STEP_QMAX
-
-_SCHEME_NAMES = {v: k for k, v in SCHEME_IDS.items()} | {fmt.RAW: "raw"}
+from pgolf_pack.quant.scales import SCALE_EXPONENTS, decode_scales
+from pgolf_pack.quant.spec import SCHEME_BY_ID, SCHEME_BY_NAME, Scheme, symbol_limit
+from pgolf_pack.text import printable
 
 
 @dataclass(frozen=True)
@@ -27,26 +28,25 @@ class TensorEntry:
     name: str
     dtype: torch.dtype
     shape: tuple[int, ...]
-    scheme: str  # fp32 | fp16 | bf16 | raw | int | pent | tern | step
+    scheme: str  # a name in pgolf_pack.quant.spec.SCHEMES
     bits: int  # int-k only
     scale_format: int  # 0 = fp16, else minifloat mantissa bits (quantized schemes)
     column_groups: int  # 0 = one table, else the symbols' tables follow this many column groups
-    encoding: int  # passthrough/raw only
+    encoding: int  # value schemes only
     blobs: tuple[tuple[int, int], ...]  # (offset, size) in the artifact
     record_bytes: int
 
     @property
+    def kind(self) -> Scheme:
+        return SCHEME_BY_NAME[self.scheme]
+
+    @property
     def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return math.prod(self.shape)
 
     @property
     def label(self) -> str:
-        if self.scheme in ("int",):
-            return f"int{self.bits}"
-        return self.scheme
+        return f"int{self.bits}" if self.scheme == "int" else self.scheme
 
 
 @dataclass(frozen=True)
@@ -69,19 +69,28 @@ class Artifact:
         return {e.name: v for e, v in zip(self.entries, values)}
 
 
-def load_artifact(path: str | Path, *, threads: int | None = None) -> dict[str, torch.Tensor]:
-    """The tensors of an artifact: original names, shapes and dtypes, values dequantized."""
-    return read_artifact(path).tensors(threads=threads)
+def load_artifact(path: str | Path, *, threads: int | None = None,
+                  max_elements: int = fmt.DEFAULT_MAX_ELEMENTS) -> dict[str, torch.Tensor]:
+    """The tensors of an artifact file: original names, shapes and dtypes, values dequantized.
+    Raises InputError for a missing file, CorruptDataError for bytes that fail validation or
+    hold more than `max_elements` elements in all."""
+    return read_artifact(path, max_elements=max_elements).tensors(threads=threads)
 
 
-def read_artifact(path: str | Path) -> Artifact:
+def read_artifact(path: str | Path, *, max_elements: int = fmt.DEFAULT_MAX_ELEMENTS) -> Artifact:
+    """An artifact file, validated and parsed (nothing decoded yet: see `Artifact.tensors`)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"artifact '{path}' does not exist")
-    return parse_artifact(path.read_bytes(), str(path))
+    return decode_artifact(path.read_bytes(), str(path), max_elements=max_elements)
 
 
-def parse_artifact(data: bytes, where: str = "artifact", max_elements: int = fmt.DEFAULT_MAX_ELEMENTS) -> Artifact:
+def decode_artifact(data: bytes, where: str = "artifact", max_elements: int = fmt.DEFAULT_MAX_ELEMENTS) -> Artifact:
+    """Validate and parse artifact bytes (the inverse of `encode_artifact`): magic, version,
+    CRC and every manifest field, each bound checked before anything is allocated. Decoding
+    (`Artifact.tensors`) then costs time and memory in proportion to the file's bytes and the
+    elements it declares, at most `max_elements` in all (raise it for bigger models).
+    Raises CorruptDataError naming `where` and the field."""
     if len(data) < 4 or data[:4] != fmt.MAGIC:
         raise CorruptDataError(f"{where}: not a pgolf-pack artifact (expected the magic bytes 'PGPK')")
     if len(data) < 10:
@@ -89,7 +98,7 @@ def parse_artifact(data: bytes, where: str = "artifact", max_elements: int = fmt
     if data[4] != fmt.VERSION:
         raise CorruptDataError(f"{where}: artifact version {data[4]}; this pgolf-pack reads version {fmt.VERSION}")
     stored = int.from_bytes(data[-4:], "little")
-    if _rans.crc32c(data[:-4]) != stored:
+    if rans.crc32c(data[:-4]) != stored:
         raise CorruptDataError(f"{where}: checksum mismatch: the file is corrupted or truncated")
     r = _Reader(data, 5, len(data) - 4, where)
     manifest_len = r.varint("manifest_bytes")
@@ -101,7 +110,7 @@ def parse_artifact(data: bytes, where: str = "artifact", max_elements: int = fmt
     count = m.varint("count")
     if count > fmt.MAX_TENSORS:
         raise CorruptDataError(f"{where}: {count} tensors exceed the format's limit of {fmt.MAX_TENSORS}")
-    entries, names, previous = [], set(), b""
+    entries, names, previous, total = [], set(), b"", 0
     blob_pos = manifest_end
     for i in range(count):
         start = m.pos
@@ -115,9 +124,9 @@ def parse_artifact(data: bytes, where: str = "artifact", max_elements: int = fmt
         except UnicodeDecodeError:
             raise CorruptDataError(f"{where}: record {i} has a name that is not UTF-8") from None
         if not name or name in names:
-            raise CorruptDataError(f"{where}: record {i} has an empty or repeated name '{name}'")
+            raise CorruptDataError(f"{where}: record {i} has an empty or repeated name '{printable(name)}'")
         names.add(name)
-        ctx = f"{where}: tensor '{name}'"
+        ctx = f"{where}: tensor '{printable(name)}'"
         code = m.u8("dtype")
         if code not in fmt.CODE_DTYPES:
             raise CorruptDataError(f"{ctx}: unknown dtype code {code}")
@@ -125,15 +134,23 @@ def parse_artifact(data: bytes, where: str = "artifact", max_elements: int = fmt
         if ndim > fmt.MAX_DIMS:
             raise CorruptDataError(f"{ctx}: {ndim} dimensions exceed 8")
         shape = tuple(m.varint("shape") for _ in range(ndim))
-        numel = int(np.prod(shape, dtype=object)) if shape else 1
-        if numel > max_elements:
-            raise CorruptDataError(f"{ctx}: {numel} elements exceed the reader's limit of {max_elements}")
+        if any(d > fmt.MAX_DIM for d in shape):
+            raise CorruptDataError(f"{ctx}: a dimension of {max(shape)} exceeds 2^63 - 1")
+        numel = math.prod(shape)
+        if numel > fmt.MAX_TENSOR_ELEMENTS:
+            raise CorruptDataError(f"{ctx}: {numel:,} elements exceed the format's limit of "
+                                   f"{fmt.MAX_TENSOR_ELEMENTS:,} per tensor")
+        total += numel
+        if total > max_elements:
+            raise CorruptDataError(f"{where}: more than {max_elements:,} elements in all, the reader's limit "
+                                   "(pass a larger max_elements, or --max-elements, to read it anyway)")
         scheme_id = m.u8("scheme")
-        if scheme_id not in _SCHEME_NAMES:
+        if scheme_id not in SCHEME_BY_ID:
             raise CorruptDataError(f"{ctx}: unknown scheme id {scheme_id}")
-        scheme = _SCHEME_NAMES[scheme_id]
+        kind = SCHEME_BY_ID[scheme_id]
+        scheme = kind.name
         bits = scale_format = encoding = groups = 0
-        if scheme in ("fp32", "fp16", "bf16", "raw"):
+        if kind.stores_values:
             encoding = m.u8("encoding")
             if encoding not in (fmt.ENCODING_BYTES, fmt.ENCODING_RANS16):
                 raise CorruptDataError(f"{ctx}: unknown passthrough encoding {encoding}")
@@ -172,97 +189,112 @@ def parse_artifact(data: bytes, where: str = "artifact", max_elements: int = fmt
 
 def decode_entry(data: bytes, e: TensorEntry) -> torch.Tensor:
     """One tensor's values in its original dtype (see FORMAT.md section 4)."""
-    ctx = f"tensor '{e.name}'"
+    ctx = f"tensor '{printable(e.name)}'"
     view = memoryview(data)
-    if e.scheme in ("fp32", "fp16", "bf16", "raw"):
-        stored = e.dtype if e.scheme == "raw" else fmt.PASSTHROUGH_DTYPES[_SCHEME_IDS_OF[e.scheme]]
-        if e.scheme != "raw" and not e.dtype.is_floating_point:
+    if e.kind.stores_values:
+        if e.kind.float_only and not e.dtype.is_floating_point:
             raise CorruptDataError(f"{ctx}: a {e.dtype} tensor cannot be stored as {e.scheme}")
+        stored = e.kind.value_dtype or e.dtype
+        item = stored_item_size(e)
         off, size = e.blobs[0]
-        raw = _passthrough_bytes(view[off : off + size], e, torch.empty((), dtype=stored).element_size(), ctx)
-        item = torch.empty((), dtype=stored).element_size()
+        raw = _value_bytes(view[off : off + size], e, item, ctx)
         arr = np.frombuffer(raw, dtype=f"<{'u' if item == 1 else 'i'}{item}").astype(
             f"={'u' if item == 1 else 'i'}{item}")
+        if stored == torch.bool and arr.size and int(arr.max()) > 1:
+            raise CorruptDataError(f"{ctx}: a bool value is stored as a byte above 1")
         values = torch.from_numpy(arr.copy()).view(stored).reshape(e.shape)
         return values.to(e.dtype)
     if not e.dtype.is_floating_point:
         raise CorruptDataError(f"{ctx}: a {e.dtype} tensor cannot be stored quantized")
-    rows = e.shape[0] if len(e.shape) > 1 else 1
-    cols = e.numel // rows if rows else 0
-    (s_off, s_size), (c_off, c_size) = e.blobs[:2]
+    rows, cols = quantized_shape(e)
     symbols = decode_symbols(view, e, rows, cols)
-    if symbols.shape != (rows, cols):
-        raise CorruptDataError(f"{ctx}: symbols have shape {symbols.shape}, expected {(rows, cols)}")
-    if symbols.dtype.kind not in "iu":
-        raise CorruptDataError(f"{ctx}: symbols are not integers")
-    qmax = (1 << (e.bits - 1)) - 1 if e.scheme == "int" else {"pent": 2, "tern": 1, "step": STEP_QMAX}[e.scheme]
+    qmax = symbol_limit(e.scheme, e.bits)
     if symbols.size and (int(symbols.min()) < -qmax or int(symbols.max()) > qmax):
         raise CorruptDataError(f"{ctx}: symbols outside ±{qmax} for scheme {e.label}")
+    values = torch.from_numpy(symbols.astype(np.float32)) * decode_row_scales(view, e, rows)[:, None]
+    return values.reshape(e.shape).to(e.dtype)
+
+
+def quantized_shape(e: TensorEntry) -> tuple[int, int]:
+    """(rows, cols) of a quantized tensor's symbol matrix: rows of its first dimension."""
+    rows = e.shape[0] if len(e.shape) > 1 else 1
+    return rows, (e.numel // rows if rows else 0)
+
+
+def decode_row_scales(view: memoryview, e: TensorEntry, rows: int) -> torch.Tensor:
+    """A quantized tensor's exact float32 row scales (fp16, or minifloat codes)."""
+    ctx = f"tensor '{printable(e.name)}'"
+    c_off, c_size = e.blobs[1]
     scale_view = view[c_off : c_off + c_size]
     if e.scale_format == 0:
         if c_size != 2 * rows:
             raise CorruptDataError(f"{ctx}: fp16 scales take {c_size} bytes, expected {2 * rows}")
-        scales = torch.from_numpy(np.frombuffer(scale_view, dtype="<f2").astype(np.float32))
-    else:
-        codes = _decode(scale_view, ctx, "scales")
-        if codes.shape != (rows,) or codes.dtype.kind not in "iu":
-            raise CorruptDataError(f"{ctx}: scale codes have shape {codes.shape}, expected ({rows},)")
-        codes_t = torch.from_numpy(codes.astype(np.int64))
-        exponent = codes_t >> e.scale_format
-        if codes_t.numel() and (int(exponent.min()) < -126 or int(exponent.max()) > 127):
-            raise CorruptDataError(f"{ctx}: a scale exponent lies outside [-126, 127]")
-        scales = decode_scales(codes_t, e.scale_format)
-    values = torch.from_numpy(symbols.astype(np.float32)) * scales[:, None]
-    return values.reshape(e.shape).to(e.dtype)
-
-
-_SCHEME_IDS_OF = {"fp32": 1, "fp16": 2, "bf16": 3}
+        return torch.from_numpy(np.frombuffer(scale_view, dtype="<f2").astype(np.float32))
+    codes = checked_frame(scale_view, ctx, "scales", (rows,))
+    codes_t = torch.from_numpy(codes.astype(np.int64))
+    exponent = codes_t >> e.scale_format
+    if codes_t.numel() and (int(exponent.min()) < SCALE_EXPONENTS[0] or int(exponent.max()) > SCALE_EXPONENTS[1]):
+        raise CorruptDataError(f"{ctx}: a scale exponent lies outside [{SCALE_EXPONENTS[0]}, {SCALE_EXPONENTS[1]}]")
+    return decode_scales(codes_t, e.scale_format)
 
 
 def decode_symbols(view: memoryview, e: TensorEntry, rows: int, cols: int) -> np.ndarray:
-    """A quantized tensor's symbols, through its column-group map when it has one."""
-    ctx = f"tensor '{e.name}'"
-    (s_off, s_size) = e.blobs[0]
+    """A quantized tensor's [rows, cols] symbols, through its column-group map when it has one."""
+    ctx = f"tensor '{printable(e.name)}'"
+    s_off, s_size = e.blobs[0]
     contexts = None
     if e.column_groups:
         g_off, g_size = e.blobs[2]
-        ids = _decode(view[g_off : g_off + g_size], ctx, "column groups")
-        if ids.shape != (cols,) or ids.dtype.kind not in "iu":
-            raise CorruptDataError(f"{ctx}: column-group map has shape {ids.shape}, expected ({cols},)")
+        ids = checked_frame(view[g_off : g_off + g_size], ctx, "column-group map", (cols,))
         if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= e.column_groups):
             raise CorruptDataError(f"{ctx}: column-group ids outside [0, {e.column_groups})")
-        contexts = np.tile(ids.astype(np.uint16), rows)
-    try:
-        return rans.decode(view[s_off : s_off + s_size], contexts=contexts)
-    except CorruptDataError as err:
-        raise CorruptDataError(f"{ctx}: symbols frame: {err}") from None
+        contexts = lambda: np.tile(ids.astype(np.uint16), rows)  # noqa: E731 (built after the header check)
+    return checked_frame(view[s_off : s_off + s_size], ctx, "symbols", (rows, cols), contexts)
 
 
-def _decode(blob: memoryview, ctx: str, what: str) -> np.ndarray:
+def checked_frame(blob: memoryview, ctx: str, what: str, shape: tuple[int, ...],
+                  contexts: Callable[[], np.ndarray] | None = None) -> np.ndarray:
+    """Decode a frame that must hold integers of exactly `shape`. The header is checked against
+    the record first and the decode limited to that count, so no allocation (contexts
+    included) ever follows a size the frame declares but the record does not."""
+    count = math.prod(shape)
     try:
-        return rans.decode(blob)
+        info = rans.frame_info(blob, max_symbols=count)
+        if info.shape != shape or info.dtype.kind not in "iu":
+            raise CorruptDataError(f"holds {info.dtype}{list(info.shape)}, expected integers of shape {list(shape)}")
+        return rans.decode(blob, contexts=contexts() if contexts else None, max_symbols=count)
     except CorruptDataError as err:
         raise CorruptDataError(f"{ctx}: {what} frame: {err}") from None
 
 
-def _passthrough_bytes(blob: memoryview, e: TensorEntry, item: int, ctx: str) -> bytes:
+def _value_bytes(blob: memoryview, e: TensorEntry, item: int, ctx: str) -> bytes:
     expected = e.numel * item
     if e.encoding == fmt.ENCODING_BYTES:
         if len(blob) != expected:
             raise CorruptDataError(f"{ctx}: {len(blob)} value bytes, expected {expected}")
         return bytes(blob)
+    return decode_value_words(blob, e, item).astype("<u2").tobytes()
+
+
+def stored_item_size(e: TensorEntry) -> int:
+    """Bytes per value of a value scheme's stored dtype."""
+    return torch.empty((), dtype=e.kind.value_dtype or e.dtype).element_size()
+
+
+def decode_value_words(blob: memoryview, e: TensorEntry, item: int | None = None) -> np.ndarray:
+    """The 16-bit words of a word-coded value blob (encoding 1), checked against the record:
+    one table per word position, so a value of `item` bytes is `item / 2` words."""
+    ctx = f"tensor '{printable(e.name)}'"
+    item = item or stored_item_size(e)
     if item < 2:
         raise CorruptDataError(f"{ctx}: 16-bit word coding needs an item size of at least 2")
     period = item // 2
-    nwords = expected // 2
-    try:
-        ctx = np.arange(nwords, dtype=np.uint16) % period if period > 1 else None
-        words = rans.decode(blob, contexts=ctx)
-    except CorruptDataError as err:
-        raise CorruptDataError(f"{ctx}: values frame: {err}") from None
-    if words.shape != (nwords,) or words.dtype != np.uint16:
-        raise CorruptDataError(f"{ctx}: values frame holds {words.dtype}{words.shape}, expected uint16({nwords},)")
-    return words.astype("<u2").tobytes()
+    nwords = e.numel * period
+    contexts = (lambda: np.arange(nwords, dtype=np.uint16) % period) if period > 1 else None  # noqa: E731
+    words = checked_frame(blob, ctx, "values", (nwords,), contexts)
+    if words.dtype != np.uint16:
+        raise CorruptDataError(f"{ctx}: values frame holds {words.dtype}, expected uint16")
+    return words
 
 
 class _Reader:

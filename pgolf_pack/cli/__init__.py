@@ -1,1 +1,2 @@
-"""Command-line entry points: pgolf-pack, pgolf-unpack (and later pgolf-analyze, pgolf-verify)."""
+"""Command-line entry points: pgolf-pack, pgolf-unpack, pgolf-analyze, pgolf-verify, pgolf-demo;
+`common.py` holds what they share (exit codes, one-line errors, progress bars, tables)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -14,11 +13,14 @@ from pgolf_pack.analysis.checkpoint_report import (
 )
 from pgolf_pack.analysis.markdown import COMPRESSOR_LABELS, CONTEXT_LABELS, render
 from pgolf_pack.analysis.plots import render_all
-from pgolf_pack.artifact import write_atomic
 from pgolf_pack.artifact.format import MAGIC
 from pgolf_pack.checkpoint import load_state_dict
-from pgolf_pack.cli.common import EXIT_CODES_HELP, EXIT_OK, parse_bytes, run
+from pgolf_pack.cli.common import (
+    EXIT_CODES_HELP, EXIT_OK, add_max_elements, byte_count, check_outputs, code_size, positive_int, run,
+)
 from pgolf_pack.errors import InputError
+from pgolf_pack.files import write_all
+from pgolf_pack.text import dumps_json, printable
 
 DESCRIPTION = f"""Report where a model's bytes go and how far each tensor is from its Shannon floor.
 
@@ -48,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, metavar="INPUT", help="checkpoint (.pt, .safetensors) or artifact (.pgpk)")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory (created if needed)")
     p.add_argument("--json", action="store_true", help="print report.json to stdout instead of the summary")
-    p.add_argument("--budget", type=_bytes, default=DEFAULT_BUDGET,
+    p.add_argument("--budget", type=byte_count, default=DEFAULT_BUDGET,
                    help=f"byte budget for artifact + code, for the planner's choice (default {DEFAULT_BUDGET:,})")
     p.add_argument("--code", nargs="+", type=Path, default=[], metavar="FILE",
                    help="files that ship with the artifact and count against the budget")
@@ -65,10 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sensitivity", type=Path, metavar="JSON",
                    help='planner damage weights, as for pgolf-pack: {"name or glob": weight}')
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    p.add_argument("--threads", type=int, help="worker threads (default: all cores)")
+    p.add_argument("--threads", type=positive_int, help="worker threads (default: all cores)")
     p.add_argument("--trust-pickle", action="store_true",
                    help="allow checkpoints that need code to unpickle (only for files you trust)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_max_elements(p)
     return p
 
 
@@ -78,13 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    code_bytes = 0
-    for f in args.code:
-        if not f.is_file():
-            raise InputError(f"code file '{f}' does not exist")
-        code_bytes += f.stat().st_size
-    if args.out.exists() and not args.out.is_dir():
-        raise InputError(f"--out '{args.out}' exists and is not a directory")
+    code_bytes = code_size(args.code)
     if args.sample is not None and args.sample < 1:
         raise InputError(f"--sample must be a positive number of symbols, got {args.sample}")
     if args.buckets < 1:
@@ -92,13 +89,17 @@ def _main(args: argparse.Namespace) -> int:
     if args.small_numel < 0:
         raise InputError(f"--small-numel must be >= 0, got {args.small_numel}")
     if not args.input.is_file():
-        raise InputError(f"input '{args.input}' does not exist (pass a .pt, .safetensors or .pgpk file)")
+        raise InputError(f"input '{printable(args.input)}' does not exist (pass a .pt, .safetensors or .pgpk file)")
+    inputs = [("INPUT", args.input)] + [("--code", c) for c in args.code]
+    inputs += [("--sensitivity", args.sensitivity)] if args.sensitivity else []
+    _check_out(args.out)
     sample = None if args.full else args.sample
     show = not args.quiet and sys.stderr.isatty()
     bar = _bar if show else None
     if _is_artifact(args.input):
         report = analyze_artifact(args.input, code_bytes=code_bytes, code_files=[str(c) for c in args.code],
-                                  sample=sample, buckets=args.buckets, threads=args.threads, progress=bar)
+                                  sample=sample, buckets=args.buckets, threads=args.threads, progress=bar,
+                                  max_elements=args.max_elements)
     else:
         from pgolf_pack.planner import load_sensitivities
 
@@ -112,17 +113,22 @@ def _main(args: argparse.Namespace) -> int:
                                     input_bytes=args.input.stat().st_size, progress=bar)
     plots = {} if args.no_plots else render_all(report)
     report["plots"] = sorted(plots)
-    text = json.dumps(report, allow_nan=False)
-    markdown = render(report, list(plots))
+    text = dumps_json(report)
+    # names from the input may hold terminal escapes; `cat report.md` must not run them
+    markdown = "\n".join(printable(line) for line in render(report, list(plots)).split("\n"))
+    created = not args.out.exists()
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise InputError(f"cannot create --out '{args.out}' ({e.strerror})") from None
+        raise InputError(f"cannot create --out '{printable(args.out)}' ({e.strerror})") from None
     files = list(plots.items()) + [("report.json", text.encode()), ("report.md", markdown.encode())]
-    mode = _file_mode()
-    for name, data in files:  # the reports last: a report on disk means its plots are too
-        write_atomic(args.out / name, data)
-        (args.out / name).chmod(mode)  # write_atomic's temporary files are 0600
+    try:
+        check_outputs([(f"--out file {name}", args.out / name) for name, _ in files], inputs)
+        write_all([(args.out / name, data) for name, data in files])  # all or nothing
+    except InputError:
+        if created:
+            args.out.rmdir()
+        raise
     if args.json:
         print(text)
     else:
@@ -130,11 +136,14 @@ def _main(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _file_mode() -> int:
-    """What open() would give a new file under this process's umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+def _check_out(out: Path) -> None:
+    """Refuse an --out that cannot become a directory of reports before any work is done."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out '{printable(out)}' exists and is not a directory")
+    existing = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"--out '{printable(out)}' cannot be created or written ('{printable(existing)}' is not "
+                         "a writable directory); choose another place")
 
 
 def _is_artifact(path: Path) -> bool:
@@ -148,19 +157,12 @@ def _bar(desc: str, total: int, unit: str):
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)
 
 
-def _bytes(text: str) -> int:
-    try:
-        return parse_bytes(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 def summary_text(report: dict, out: Path) -> str:
     s = report["summary"]
     ref = s["reference_scheme"]
     where = {"planner": f"the planner's choice at {report['options'].get('budget', 0):,} B",
              "stored": "as stored"}.get(ref, f"scheme {ref} (no plan fits the budget)")
-    lines = [f"pgolf-analyze: {report['input']} ({report['kind']}, {s['parameters']:,} parameters, "
+    lines = [f"pgolf-analyze: {printable(report['input'])} ({report['kind']}, {s['parameters']:,} parameters, "
              f"{s['tensors']} tensors)",
              f"  reference      {where}",
              f"  artifact       {s['artifact_bytes']:>12,} B",
@@ -180,7 +182,7 @@ def summary_text(report: dict, out: Path) -> str:
                          f"{CONTEXT_LABELS[cm['best']]} contexts, tables priced")
         else:
             lines.append("  context model  none saves bytes once its tables are priced (see report.md)")
-    lines.append(f"  report         {out / 'report.md'} (+ report.json, {len(report['plots'])} plots)")
+    lines.append(f"  report         {printable(out / 'report.md')} (+ report.json, {len(report['plots'])} plots)")
     return "\n".join(lines)
 
 

@@ -6,9 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from pgolf_pack.artifact.writer import write_atomic
-from pgolf_pack.cli.common import EXIT_CODES_HELP, EXIT_OK, run
+from pgolf_pack.cli.common import EXIT_CODES_HELP, EXIT_OK, check_outputs, run
+from pgolf_pack.files import write_atomic
 from pgolf_pack.loader import compact_loader, loader_source
+from pgolf_pack.text import printable
 
 DESCRIPTION = """Write the pgolf-pack artifact loader as one Python file that imports only numpy and
 torch and defines load_pgpk(data: bytes) -> dict[str, torch.Tensor] (the same tensors as
@@ -33,10 +34,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
+    check_outputs([("-o", args.output)])
     data = compact_loader() if args.compact else loader_source().encode()
     write_atomic(args.output, data)
     form = "compact loader" if args.compact else "loader"
-    print(f"pgolf-loader: {form} -> {args.output} ({len(data):,} bytes)")
+    print(f"pgolf-loader: {form} -> {printable(args.output)} ({len(data):,} bytes)")
     return EXIT_OK
 
 

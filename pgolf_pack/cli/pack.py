@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import json
+import math
 import sys
 from pathlib import Path
 
-from pgolf_pack.artifact.writer import write_atomic
 from pgolf_pack.checkpoint import load_state_dict
-from pgolf_pack.cli.common import EXIT_CODES_HELP, EXIT_OK, parse_bytes, progress, run, table
+from pgolf_pack.cli.common import (
+    EXIT_CODES_HELP, EXIT_OK, byte_count, check_outputs, code_size, positive_int, progress, read_text, run, table,
+)
 from pgolf_pack.errors import InputError
+from pgolf_pack.files import write_all
 from pgolf_pack.pack import PackResult, pack_checkpoint
-from pgolf_pack.planner import PASSTHROUGHS, Plan, default_specs, load_sensitivities
+from pgolf_pack.planner import Plan, default_specs, is_tiny, load_sensitivities
 from pgolf_pack.quant import QuantSpec
+from pgolf_pack.quant.spec import PASSTHROUGH
+from pgolf_pack.shards import training_files
+from pgolf_pack.text import dumps_json, printable
 
 DESCRIPTION = """Pack a trained checkpoint into a pgolf-pack artifact that fits a byte budget.
 
@@ -37,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pgolf-pack", description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", type=Path, help="state dict: torch.save file (.pt) or .safetensors")
-    p.add_argument("--budget", required=True, type=_bytes, help="total byte budget for artifact + code (decimal)")
+    p.add_argument("--budget", required=True, type=byte_count, help="total byte budget for artifact + code (decimal)")
     p.add_argument("--code", nargs="+", type=Path, default=[], metavar="FILE",
                    help="files that ship with the artifact and count against the budget")
     p.add_argument("--embed-loader", action="store_true",
@@ -51,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     cal = p.add_argument_group("calibration (loss-aware damage; training data only)")
     cal.add_argument("--calibrate", metavar="GLOB",
                      help="measure each tensor's loss sensitivity on these training shards and weight damage by it")
-    cal.add_argument("--calibration-tokens", type=int, default=8192, help="training tokens used (default 8192)")
-    cal.add_argument("--calibration-seq-len", type=int, default=1024, help="sequence length (default 1024)")
+    cal.add_argument("--calibration-tokens", type=positive_int, default=8192, help="training tokens used (default 8192)")
+    cal.add_argument("--calibration-seq-len", type=positive_int, default=1024, help="sequence length (default 1024)")
     cal.add_argument("--model", metavar="MODULE:FACTORY",
                      help="model factory for calibration (default: the baseline GPT inferred from shapes)")
     cal.add_argument("--device", default="auto", help="calibration device: auto, cpu or cuda")
@@ -60,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schemes", metavar="SPEC,...", help="restrict the candidates of float tensors to these specs")
     p.add_argument("--force", action="append", default=[], metavar="PATTERN=SPEC",
                    help="store tensors whose name matches the glob PATTERN with SPEC (repeatable)")
-    p.add_argument("--threads", type=int, help="codec threads (default: all cores)")
+    p.add_argument("--threads", type=positive_int, help="codec threads (default: all cores)")
     p.add_argument("--trust-pickle", action="store_true",
                    help="allow checkpoints that need code to unpickle (only for files you trust)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -73,26 +78,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    code_bytes = 0
-    for f in args.code:
-        if not f.is_file():
-            raise InputError(f"code file '{f}' does not exist")
-        code_bytes += f.stat().st_size
+    output = args.output or args.checkpoint.with_suffix(".pgpk")
+    if args.sensitivity and args.calibrate:
+        raise InputError("pass either --sensitivity or --calibrate, not both")
+    if args.sensitivity_out and not args.calibrate:
+        raise InputError("--sensitivity-out saves what --calibrate measures; pass --calibrate too")
+    shards = training_files(args.calibrate) if args.calibrate else []  # refuses validation data up front
+    inputs = [("checkpoint", args.checkpoint)] + [("--code", c) for c in args.code]
+    inputs += [(opt, path) for opt, path in (("--plan-in", args.plan_in), ("--sensitivity", args.sensitivity)) if path]
+    inputs += [("--calibrate", f) for f in shards]
+    outputs = [("-o" if args.output else "the default output (CHECKPOINT.pgpk; pass -o)", output)]
+    outputs += [(opt, path) for opt, path in (("--plan-out", args.plan_out), ("--sensitivity-out", args.sensitivity_out))
+                if path]
+    check_outputs(outputs, inputs)  # before any work: nothing is written unless everything succeeds
+    code_bytes = code_size(args.code)
     if args.embed_loader:
         from pgolf_pack.loader import compact_loader
 
         code_bytes += len(compact_loader())
         args.code = args.code + ["pgolf-loader --compact"]  # named in the report beside the files
-    output = args.output or args.checkpoint.with_suffix(".pgpk")
-    if output.resolve() == args.checkpoint.resolve():
-        raise InputError("the output path is the checkpoint itself; pass -o with another path")
     state_dict = load_state_dict(args.checkpoint, trust_pickle=args.trust_pickle)
-    plan = Plan.from_json(args.plan_in.read_text(), str(args.plan_in)) if args.plan_in else None
-    if args.plan_in and not args.plan_in.is_file():
-        raise InputError(f"plan '{args.plan_in}' does not exist")
-    if args.sensitivity and args.calibrate:
-        raise InputError("pass either --sensitivity or --calibrate, not both")
+    plan = Plan.from_json(read_text(args.plan_in, "plan"), str(args.plan_in)) if args.plan_in else None
     sens = load_sensitivities(args.sensitivity) if args.sensitivity else []
+    measured = None
     if args.calibrate:
         from pgolf_pack.sensitivity import calibration_tokens, measure_sensitivities
 
@@ -100,28 +108,22 @@ def _main(args: argparse.Namespace) -> int:
         measured = measure_sensitivities(state_dict, tokens, model=args.model, seq_len=args.calibration_seq_len,
                                          device=args.device, progress=progress("calibrating", not args.quiet and sys.stderr.isatty()))
         sens = list(measured.items())
-        if args.sensitivity_out:
-            write_atomic(args.sensitivity_out, json.dumps(measured, indent=1).encode())
     specs_for = _specs_for(args.schemes, args.force)
     show_progress = not args.quiet and sys.stderr.isatty()
     result = pack_checkpoint(state_dict, args.budget, code_bytes=code_bytes, plan=plan, sensitivities=sens,
                              specs_for=specs_for, threads=args.threads,
                              progress=progress("planning", show_progress))
-    write_atomic(output, result.data)
+    files = [(output, result.data)]
     if args.plan_out:
-        write_atomic(args.plan_out, result.plan.to_json().encode())
+        files.append((args.plan_out, result.plan.to_json().encode()))
+    if args.sensitivity_out and measured is not None:
+        files.append((args.sensitivity_out, dumps_json(measured, indent=1).encode()))
+    write_all(files)  # all or nothing
     if args.json:
-        print(json.dumps(report_json(result, output, args.code)))
+        print(dumps_json(report_json(result, output, args.code)))
     else:
         print(report_text(result, args.checkpoint, output, args.code))
     return EXIT_OK
-
-
-def _bytes(text: str) -> int:
-    try:
-        return parse_bytes(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _specs_for(schemes: str | None, force: list[str]):
@@ -133,8 +135,7 @@ def _specs_for(schemes: str | None, force: list[str]):
         if "=" not in item:
             raise InputError(f"--force takes PATTERN=SPEC, got '{item}'")
         pattern, spec = item.split("=", 1)
-        if spec != "raw":
-            QuantSpec.parse(spec)
+        QuantSpec.parse(spec)
         forced.append((pattern, spec))
 
     def specs_for(name, tensor):
@@ -143,8 +144,8 @@ def _specs_for(schemes: str | None, force: list[str]):
                 return [spec]
         if chosen is None or not tensor.is_floating_point():
             return default_specs(tensor)
-        if tensor.dim() == 0 or tensor.numel() < 2:
-            return [s for s in chosen if s in PASSTHROUGHS] or list(PASSTHROUGHS)
+        if is_tiny(tensor):
+            return [s for s in chosen if s in PASSTHROUGH] or list(PASSTHROUGH)
         return chosen
 
     return specs_for
@@ -169,9 +170,9 @@ def report_text(r: PackResult, checkpoint: Path, output: Path, code: list[Path])
              f"{t.coded_bytes:,}", f"{t.floor_bytes:,.0f}"] for t in r.tensors]
     coded = sum(t.coded_bytes for t in r.tensors)
     floor = sum(t.floor_bytes for t in r.tensors)
-    params = sum(_numel(t.shape) for t in r.tensors)
+    params = sum(math.prod(t.shape) for t in r.tensors)
     lines = [
-        f"pgolf-pack: {checkpoint} -> {output}",
+        f"pgolf-pack: {printable(checkpoint)} -> {printable(output)}",
         "",
         table(["tensor", "shape", "scheme", "bits/w", "coded B", "floor B"], rows, "lllrrr"),
         "",
@@ -179,19 +180,12 @@ def report_text(r: PackResult, checkpoint: Path, output: Path, code: list[Path])
         f"floor {floor:,.0f} B, {100 * (coded / max(floor, 1) - 1):+.2f}%)",
         f"  manifest     {r.artifact_bytes - coded:>14,} B  (header, names, shapes, schemes, checksum)",
         f"  artifact     {r.artifact_bytes:>14,} B",
-        f"  code         {r.code_bytes:>14,} B" + (f"  ({', '.join(str(c) for c in code)})" if code else ""),
+        f"  code         {r.code_bytes:>14,} B" + (f"  ({', '.join(printable(c) for c in code)})" if code else ""),
         f"  total        {r.total_bytes:>14,} B",
         f"  budget       {r.budget:>14,} B",
         f"  headroom     {r.headroom:>14,} B",
     ]
     return "\n".join(lines)
-
-
-def _numel(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import torch
 
-from pgolf_pack.artifact import load_artifact, write_atomic
-from pgolf_pack.cli.common import EXIT_CODES_HELP, EXIT_OK, run
+from pgolf_pack.artifact import load_artifact
+from pgolf_pack.files import write_atomic
+from pgolf_pack.cli.common import EXIT_CODES_HELP, EXIT_OK, add_max_elements, check_outputs, run
+from pgolf_pack.text import printable
 
 DESCRIPTION = """Decode a pgolf-pack artifact into a state dict: torch.save format (.pt) by default,
 or safetensors when the output ends in .safetensors. Every byte of the artifact is checked
@@ -22,12 +24,14 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("artifact", type=Path, help="a .pgpk artifact written by pgolf-pack")
     p.add_argument("-o", "--output", type=Path, required=True, help="state dict to write (.pt or .safetensors)")
+    add_max_elements(p)
     args = p.parse_args(argv)
     return run(lambda: _main(args), "pgolf-unpack")
 
 
 def _main(args: argparse.Namespace) -> int:
-    tensors = load_artifact(args.artifact)
+    check_outputs([("-o", args.output)], [("artifact", args.artifact)])
+    tensors = load_artifact(args.artifact, max_elements=args.max_elements)
     if args.output.suffix == ".safetensors":
         from safetensors.torch import save
 
@@ -37,7 +41,7 @@ def _main(args: argparse.Namespace) -> int:
         torch.save(tensors, buf)
         data = buf.getvalue()
     write_atomic(args.output, data)
-    print(f"pgolf-unpack: {args.artifact} -> {args.output} ({len(tensors)} tensors, {len(data):,} bytes)")
+    print(f"pgolf-unpack: {printable(args.artifact)} -> {printable(args.output)} ({len(tensors)} tensors, {len(data):,} bytes)")
     return EXIT_OK
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from pgolf_pack.cli.common import EXIT_CODES_HELP, EXIT_OK, EXIT_THRESHOLD, run, table
-from pgolf_pack.verify import DEFAULT_FACTORY, verify
+from pgolf_pack.cli.common import (
+    EXIT_CODES_HELP, EXIT_OK, EXIT_THRESHOLD, add_max_elements, finite_float, positive_int, run, table,
+)
+from pgolf_pack.models import DEFAULT_FACTORY
+from pgolf_pack.text import dumps_json
+from pgolf_pack.verify import verify
 
 DESCRIPTION = """Evaluate the original checkpoint and the packed artifact on the same validation
 tokens, exactly as the challenge scores val_bpb (byte tables from the SentencePiece model,
@@ -35,16 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("artifact", type=Path, help="the .pgpk artifact written by pgolf-pack")
     p.add_argument("--checkpoint", type=Path, required=True, help="the original state dict (.pt/.safetensors)")
+    add_max_elements(p)
     p.add_argument("--val", required=True, metavar="GLOB", help="validation shards, e.g. 'data/fineweb_val_*.bin'")
     p.add_argument("--tokenizer", type=Path, required=True, help="the SentencePiece .model the shards were made with")
-    p.add_argument("--seq-len", type=int, default=1024, help="tokens per sequence or window (default 1024)")
-    p.add_argument("--stride", type=int, help="sliding-window stride; every token is scored exactly once "
+    p.add_argument("--seq-len", type=positive_int, default=1024, help="tokens per sequence or window (default 1024)")
+    p.add_argument("--stride", type=positive_int, help="sliding-window stride; every token is scored exactly once "
                                                  "(default: non-overlapping sequences)")
-    p.add_argument("--max-tokens", type=int, help="use only the first N validation tokens (quick checks)")
-    p.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass (default 16)")
+    p.add_argument("--max-tokens", type=positive_int, help="use only the first N validation tokens (quick checks)")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="sequences per forward pass (default 16)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--model", metavar="MODULE:FACTORY", help=f"model factory (default {DEFAULT_FACTORY})")
-    p.add_argument("--max-delta", type=float, metavar="X", help="exit 3 if bpb(artifact) - bpb(checkpoint) > X")
+    p.add_argument("--max-delta", type=finite_float, metavar="X", help="exit 3 if bpb(artifact) - bpb(checkpoint) > X")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--trust-pickle", action="store_true", help="allow checkpoints that need code to unpickle")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -59,10 +63,11 @@ def main(argv: list[str] | None = None) -> int:
 def _main(args: argparse.Namespace) -> int:
     r = verify(args.artifact, args.checkpoint, args.val, args.tokenizer, seq_len=args.seq_len, stride=args.stride,
                max_tokens=args.max_tokens, batch_size=args.batch_size, device=args.device, model=args.model,
-               trust_pickle=args.trust_pickle, progress=not args.quiet and sys.stderr.isatty())
-    failed = args.max_delta is not None and r.delta_bpb > args.max_delta
+               trust_pickle=args.trust_pickle, max_elements=args.max_elements, progress=not args.quiet and sys.stderr.isatty())
+    # written so that a NaN delta (a model that diverges) fails rather than passes
+    failed = args.max_delta is not None and not r.delta_bpb <= args.max_delta
     if args.json:
-        print(json.dumps(r.to_dict() | {"max_delta": args.max_delta, "passed": not failed}))
+        print(dumps_json(r.to_dict() | {"max_delta": args.max_delta, "passed": not failed}))
     else:
         mode = f"stride {r.stride}" if r.stride else "non-overlapping"
         print(f"pgolf-verify: {r.checkpoint.tokens:,} tokens, {r.checkpoint.bytes:,} bytes "

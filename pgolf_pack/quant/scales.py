@@ -15,6 +15,7 @@ import torch
 
 MIN_SCALE = 2.0**-40  # all-zero rows get this scale; their symbols are all 0 anyway
 MAX_SCALE = 2.0**40
+SCALE_EXPONENTS = (-126, 127)  # a minifloat code's exponent E: a normal float32's (readers check it)
 
 
 def round_scales(scales: torch.Tensor, scale_bits: int) -> tuple[torch.Tensor | None, torch.Tensor]:

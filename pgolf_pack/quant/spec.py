@@ -2,7 +2,8 @@
 
 Grammar (docs/FORMAT.md lists the stable ids the artifact stores for each scheme):
 
-    fp32 | fp16 | bf16                        exact passthrough in that dtype
+    fp32 | fp16 | bf16                        exact passthrough in that dtype (float tensors)
+    raw                                       the tensor's own dtype and bytes (any dtype)
     int<K>[:<clip>][:<scale>]                 K = 2..8, symbols in [-(2^(K-1)-1), 2^(K-1)-1]
     pent[:<clip>][:<scale>]                   pentanary, symbols in {-2..2}
     tern[:<clip>][:<scale>]                   ternary, symbols in {-1, 0, 1} (same grid as int2)
@@ -23,15 +24,51 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import torch
+
 from pgolf_pack.errors import InputError
 
-PASSTHROUGH = ("fp32", "fp16", "bf16")
-CLAMPED = ("int", "pent", "tern")
 DEFAULT_SCALE_BITS = 5
 STEP_QMAX = 32767  # keeps any step's symbols inside the codec's 65,536-symbol alphabet
 
-# Stable scheme ids stored in artifacts (docs/FORMAT.md, "Schemes"); never reuse a retired id.
-SCHEME_IDS = {"fp32": 1, "fp16": 2, "bf16": 3, "int": 10, "pent": 11, "tern": 12, "step": 13}
+
+@dataclass(frozen=True)
+class Scheme:
+    """One way an artifact stores a tensor: the single home of its name, stable id and rules.
+
+    A *value* scheme stores the tensor's values exactly (in `value_dtype`, or in the tensor's
+    own dtype for `raw`); a quantized one stores integer symbols in [-qmax, qmax] per row
+    times a per-row scale (`qmax` of int-k depends on k, see `QuantSpec.qmax`).
+    """
+
+    name: str
+    id: int  # stored in artifacts (docs/FORMAT.md, "Schemes"); never reuse a retired id
+    stores_values: bool
+    value_dtype: torch.dtype | None = None  # passthrough dtype; None for raw (the tensor's own)
+    qmax: int = 0  # quantized: largest symbol magnitude (0 for int-k: it depends on k)
+    clamped: bool = False  # quantized with a clip (int-k, pent, tern), as opposed to step
+
+    @property
+    def float_only(self) -> bool:
+        """Whether only floating-point tensors may use it (everything but raw)."""
+        return self.name != "raw"
+
+
+SCHEMES: tuple[Scheme, ...] = (
+    Scheme("fp32", 1, True, torch.float32),
+    Scheme("fp16", 2, True, torch.float16),
+    Scheme("bf16", 3, True, torch.bfloat16),
+    Scheme("raw", 4, True),
+    Scheme("int", 10, False, clamped=True),
+    Scheme("pent", 11, False, qmax=2, clamped=True),
+    Scheme("tern", 12, False, qmax=1, clamped=True),
+    Scheme("step", 13, False, qmax=STEP_QMAX),
+)
+SCHEME_BY_NAME: dict[str, Scheme] = {s.name: s for s in SCHEMES}
+SCHEME_BY_ID: dict[int, Scheme] = {s.id: s for s in SCHEMES}
+SCHEME_IDS: dict[str, int] = {s.name: s.id for s in SCHEMES}
+PASSTHROUGH = tuple(s.name for s in SCHEMES if s.stores_values and s.value_dtype is not None)  # fp32 fp16 bf16
+CLAMPED = tuple(s.name for s in SCHEMES if s.clamped)
 
 _CLIP = re.compile(r"^(max|mse|std(\d+(\.\d+)?|\.\d+))$")
 _SCALE = re.compile(r"^(fp16|s(\d+))$")
@@ -41,7 +78,7 @@ _SCALE = re.compile(r"^(fp16|s(\d+))$")
 class QuantSpec:
     """One tensor's storage choice. Build with `QuantSpec.parse("int6:std12.85")`."""
 
-    scheme: str  # fp32 | fp16 | bf16 | int | pent | tern | step
+    scheme: str  # a name in SCHEMES: fp32 | fp16 | bf16 | raw | int | pent | tern | step
     bits: int = 0  # int-k only
     clip: str = "max"  # max | std | mse (clamped schemes)
     k: float = 0.0  # std multiplier: clip = k*std (clamped) or step = k*std (step)
@@ -64,7 +101,7 @@ class QuantSpec:
         """Parse the grammar in the module docstring; raises InputError naming the bad part."""
         parts = text.strip().lower().split(":")
         head, rest = parts[0], parts[1:]
-        if head in PASSTHROUGH:
+        if head in SCHEME_BY_NAME and SCHEME_BY_NAME[head].stores_values:
             if rest:
                 raise InputError(f"'{text}': passthrough schemes take no options")
             return cls(head)
@@ -78,7 +115,7 @@ class QuantSpec:
             return cls("step", k=_float(rest[0], text), scale_bits=scale_bits)
         m = re.match(r"^(int)(\d)$|^(pent|tern)$", head)
         if not m:
-            raise InputError(f"'{text}': unknown scheme '{head}' (fp32, fp16, bf16, int2..int8, pent, tern, step)")
+            raise InputError(f"'{text}': unknown scheme '{head}' (fp32, fp16, bf16, raw, int2..int8, pent, tern, step)")
         scheme, bits = (m.group(1), int(m.group(2))) if m.group(1) else (m.group(3), 0)
         clip, k = ("mse" if scheme in ("pent", "tern") else "max"), 0.0
         if rest:
@@ -91,7 +128,7 @@ class QuantSpec:
         return cls(scheme, bits=bits, clip=clip, k=k, scale_bits=scale_bits)
 
     def __str__(self) -> str:
-        if self.scheme in PASSTHROUGH:
+        if self.is_passthrough:
             return self.scheme
         scale = "fp16" if self.scale_bits == 0 else f"s{self.scale_bits}"
         if self.scheme == "step":
@@ -101,19 +138,27 @@ class QuantSpec:
         return f"{name}:{clip}:{scale}"
 
     @property
+    def kind(self) -> Scheme:
+        return SCHEME_BY_NAME[self.scheme]
+
+    @property
     def is_passthrough(self) -> bool:
-        return self.scheme in PASSTHROUGH
+        """Stored as exact values (fp32, fp16, bf16 or raw), not as symbols and scales."""
+        return self.kind.stores_values
 
     @property
     def qmax(self) -> int:
         """Largest symbol magnitude: 2^(k-1)-1 for int-k, 2 pentanary, 1 ternary, 32767 step."""
-        if self.scheme == "int":
-            return (1 << (self.bits - 1)) - 1
-        return {"pent": 2, "tern": 1, "step": STEP_QMAX}.get(self.scheme, 0)
+        return symbol_limit(self.scheme, self.bits)
 
     @property
     def scheme_id(self) -> int:
-        return SCHEME_IDS[self.scheme]
+        return self.kind.id
+
+
+def symbol_limit(scheme: str, bits: int = 0) -> int:
+    """The largest |symbol| a quantized scheme stores (0 for value schemes)."""
+    return (1 << (bits - 1)) - 1 if scheme == "int" else SCHEME_BY_NAME[scheme].qmax
 
 
 def _float(text: str, spec: str) -> float:

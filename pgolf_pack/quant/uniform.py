@@ -13,12 +13,13 @@ tensors as a single row.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 from pgolf_pack.errors import InputError
-from pgolf_pack.quant.scales import decode_scales, round_scales
+from pgolf_pack.quant.scales import round_scales
 from pgolf_pack.quant.spec import QuantSpec
 
 MSE_CLIP_GRID = 24  # clip ratios tried per row by clip "mse", from 0.25 to 1.0 of the row max
@@ -51,10 +52,7 @@ class Quantized:
 
     @property
     def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return math.prod(self.shape)
 
 
 def as_rows(w: torch.Tensor) -> torch.Tensor:
@@ -66,19 +64,20 @@ def as_rows(w: torch.Tensor) -> torch.Tensor:
 
 
 def quantize(w: torch.Tensor, spec: QuantSpec, stats: RowStats | None = None) -> Quantized:
-    """Quantize a float tensor under `spec` (see QuantSpec for the schemes).
+    """Quantize a tensor under `spec` (see QuantSpec for the schemes): any dtype under `raw`,
+    floating-point tensors under the others.
 
     `stats` (RowStats.of(w)) may be passed to save recomputing them across many specs.
     """
-    if not torch.is_floating_point(w):
-        raise InputError(f"only floating-point tensors can be quantized, got {w.dtype}")
     shape, dtype = tuple(w.shape), w.dtype
+    if spec.kind.float_only and not torch.is_floating_point(w):
+        raise InputError(f"only floating-point tensors can be quantized or passed through as '{spec}', got {w.dtype}; store it as 'raw'")
     if spec.is_passthrough:
-        target = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[spec.scheme]
+        target = spec.kind.value_dtype or dtype
         return Quantized(spec, shape, dtype, passthrough=w.detach().to(target).contiguous())
     x = as_rows(w)
     stats = stats or RowStats(x.abs().amax(dim=1), _row_std(x))
-    if spec.scheme in ("int", "pent", "tern") and spec.clip == "mse":
+    if spec.kind.clamped and spec.clip == "mse":
         codes, scales = _mse_scales(x, stats.amax, spec)
     else:
         codes, scales = round_scales(_raw_scales(stats, spec), spec.scale_bits)
@@ -101,10 +100,6 @@ def fake_quantize(w: torch.Tensor, spec: QuantSpec) -> torch.Tensor:
     """
     w_hat = dequantize(quantize(w.detach(), spec)).to(w.dtype)
     return w_hat + (w - w.detach())
-
-
-def scales_from_codes(codes: torch.Tensor, spec: QuantSpec) -> torch.Tensor:
-    return decode_scales(codes, spec.scale_bits)
 
 
 def _row_std(x: torch.Tensor) -> torch.Tensor:
