@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", required=True, type=byte_count, help="total byte budget for artifact + code (decimal)")
     p.add_argument("--code", nargs="+", type=Path, default=[], metavar="FILE",
                    help="files that ship with the artifact and count against the budget")
+    p.add_argument("--embed-loader", action="store_true",
+                   help="also count the one-line loader of `pgolf-loader --compact` (pasted into your code)")
     p.add_argument("-o", "--output", type=Path, help="artifact path (default: CHECKPOINT with suffix .pgpk)")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of the tables")
     p.add_argument("--plan-out", type=Path, metavar="PLAN", help="write the chosen plan (JSON) here")
@@ -90,6 +92,11 @@ def _main(args: argparse.Namespace) -> int:
                 if path]
     check_outputs(outputs, inputs)  # before any work: nothing is written unless everything succeeds
     code_bytes = code_size(args.code)
+    if args.embed_loader:
+        from pgolf_pack.loader import compact_loader
+
+        code_bytes += len(compact_loader())
+        args.code = args.code + ["pgolf-loader --compact"]  # named in the report beside the files
     state_dict = load_state_dict(args.checkpoint, trust_pickle=args.trust_pickle)
     plan = Plan.from_json(read_text(args.plan_in, "plan"), str(args.plan_in)) if args.plan_in else None
     sens = load_sensitivities(args.sensitivity) if args.sensitivity else []
