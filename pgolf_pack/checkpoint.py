@@ -96,9 +96,9 @@ def check_state_dict(state_dict: Mapping[str, torch.Tensor], where: str | Path =
             kinds = ", ".join(str(d).replace("torch.", "") for d in fmt.DTYPE_CODES)
             raise InputError(f"{where}: tensor '{printable(name)}' has dtype {str(t.dtype).replace('torch.', '')}, which artifacts "
                              f"do not store; cast it to one of {kinds}")
-        if t.numel() > fmt.MAX_TENSOR_ELEMENTS:
-            raise InputError(f"{where}: tensor '{printable(name)}' has {t.numel():,} elements, over the format's "
-                             f"{fmt.MAX_TENSOR_ELEMENTS:,} per tensor; split it")
+        if t.numel() > fmt.MAX_TENSOR_ELEMENTS or max(t.shape, default=0) > fmt.MAX_TENSOR_ELEMENTS:
+            raise InputError(f"{where}: tensor '{printable(name)}' has shape {tuple(t.shape)}, over the format's "
+                             f"{fmt.MAX_TENSOR_ELEMENTS:,} elements a tensor and a dimension; split it")
     return dict(state_dict)
 
 

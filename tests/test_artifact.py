@@ -127,7 +127,7 @@ def manifest_file(records: bytes, count: int, blobs: bytes = b"") -> bytes:
         (manifest_file(varint(0) + varint(1) + b"\xff" + b"\x01\x00", 1), "not UTF-8"),
         (manifest_file(varint(0) + varint(1) + b"a\x01\x09" + b"\x01" * 9, 1), "9 dimensions exceed 8"),
         (manifest_file(varint(0) + varint(1) + b"a\x01\x01" + varint(1 << 40) + b"\x01\x00\x00", 1),
-         "exceed the format's limit"),
+         "a dimension of .* exceeds the format's limit"),
         (manifest_file(varint(0) + varint(1) + b"a\x01\x01\x04\x63", 1), "unknown scheme id 99"),
         (manifest_file(varint(0) + varint(1) + b"a\x01\x01\x04\x01\x07\x10", 1), "unknown passthrough encoding 7"),
         (manifest_file(varint(0) + varint(1) + b"a\x01\x01\x04\x01\x00\x10", 1), "runs past the end"),

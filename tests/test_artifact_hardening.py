@@ -108,16 +108,15 @@ def test_total_elements_cap_refuses_huge_zero_tensors_and_can_be_raised(tmp_path
 
 
 def test_format_limits_per_tensor_and_per_dimension():
-    over = artifact([record("w", torch.float32, (fmt.MAX_TENSOR_ELEMENTS + 1,), "fp32", bytes([0]) + fmt.varint(0))],
-                    b"")
-    with pytest.raises(CorruptDataError, match="exceed the format's limit"):
+    over = artifact([record("w", torch.float32, (1 << 15, (1 << 13) + 1), "fp32", bytes([0]) + fmt.varint(0))], b"")
+    with pytest.raises(CorruptDataError, match="elements exceed the format's limit"):
         decode_artifact(over)
     wide = artifact([record("w", torch.float32, (0, (1 << 64) - 1), "fp32", bytes([0]) + fmt.varint(0))], b"")
-    with pytest.raises(CorruptDataError, match=r"exceeds 2\^63 - 1"):
+    with pytest.raises(CorruptDataError, match=r"a dimension of .* exceeds the format's limit"):
         decode_artifact(wide)
-    rows = artifact([record("w", torch.float32, (1 << 62, 0), "step", bytes([5, 0, 0, 0]))], b"")
-    with pytest.raises(CorruptDataError, match=r"rows \(one scale each\) exceed the format's limit"):
-        decode_artifact(rows)  # no elements, but 2^62 row scales
+    rows = artifact([record("w", torch.float32, (1 << 28, 0), "step", bytes([5, 0, 0, 0]))], b"")
+    with pytest.raises(CorruptDataError, match=r"more than 1,000 elements in all"):
+        decode_artifact(rows, max_elements=1000)  # no elements, but 2^28 row scales to decode
 
 
 # --- 4. written but unreadable: the writer enforces the reader's rules

@@ -13,7 +13,6 @@ VERSION = 1
 MAX_TENSORS = 100_000
 MAX_DIMS = 8
 MAX_TENSOR_ELEMENTS = 1 << 28  # per tensor: the codec's frame limit (rans.DEFAULT_MAX_SYMBOLS); writers refuse more
-MAX_DIM = (1 << 63) - 1  # a dimension torch can hold
 # Total elements a reader decodes by default: ~1 GiB of float32, several times what any 16 MB
 # artifact of a real model holds. Valid frames code all-zero tensors in almost no bytes, so
 # without a cap a tiny artifact could ask for any amount of memory; callers raise it on purpose.

@@ -134,8 +134,9 @@ def decode_artifact(data: bytes, where: str = "artifact", max_elements: int = fm
         if ndim > fmt.MAX_DIMS:
             raise CorruptDataError(f"{ctx}: {ndim} dimensions exceed 8")
         shape = tuple(m.varint("shape") for _ in range(ndim))
-        if any(d > fmt.MAX_DIM for d in shape):
-            raise CorruptDataError(f"{ctx}: a dimension of {max(shape)} exceeds 2^63 - 1")
+        if any(d > fmt.MAX_TENSOR_ELEMENTS for d in shape):
+            raise CorruptDataError(f"{ctx}: a dimension of {max(shape):,} exceeds the format's limit of "
+                                   f"{fmt.MAX_TENSOR_ELEMENTS:,}")
         numel = math.prod(shape)
         if numel > fmt.MAX_TENSOR_ELEMENTS:
             raise CorruptDataError(f"{ctx}: {numel:,} elements exceed the format's limit of "
@@ -169,11 +170,7 @@ def decode_artifact(data: bytes, where: str = "artifact", max_elements: int = fm
             if ndim == 0:
                 raise CorruptDataError(f"{ctx}: a 0-d tensor cannot be quantized")
             rows = shape[0] if ndim > 1 else 1  # one scale per row, one group id per column
-            cols = numel // rows if rows else 0
-            if rows > fmt.MAX_TENSOR_ELEMENTS:
-                raise CorruptDataError(f"{ctx}: {rows:,} rows (one scale each) exceed the format's limit of "
-                                       f"{fmt.MAX_TENSOR_ELEMENTS:,}")
-            total += rows + (cols if groups else 0)
+            total += rows + (numel // rows if rows else 0)
             if total > max_elements:
                 raise CorruptDataError(f"{where}: more than {max_elements:,} elements in all, the reader's limit "
                                        "(pass a larger max_elements, or --max-elements, to read it anyway)")

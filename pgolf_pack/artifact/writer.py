@@ -62,7 +62,7 @@ def encode_tensor(name: str, q: Quantized, *, threads: int | None = None) -> Enc
         raise InputError(f"tensor '{printable(name)}' has dtype {q.dtype}, which artifacts do not store")
     if len(q.shape) > fmt.MAX_DIMS:
         raise InputError(f"tensor '{printable(name)}' has {len(q.shape)} dimensions; artifacts store at most {fmt.MAX_DIMS}")
-    if q.numel > fmt.MAX_TENSOR_ELEMENTS:
+    if q.numel > fmt.MAX_TENSOR_ELEMENTS or max(q.shape, default=0) > fmt.MAX_TENSOR_ELEMENTS:
         raise InputError(f"tensor '{printable(name)}' has {q.numel:,} elements, over the format's {fmt.MAX_TENSOR_ELEMENTS:,} "
                          "per tensor; split it into several tensors")
     if q.passthrough is not None:

@@ -372,9 +372,9 @@ def load_pgpk(data, max_elements=1 << 28):
         numel = 1
         for d in shape:
             numel *= d
-        total += numel
         scheme = r.u8()
-        if max(shape, default=0) >> 63 or numel > 1 << 28 or total > max_elements \
+        total += numel + sum(rows_cols(shape, numel)) * (scheme > 9)  # quantized: + scales + column ids
+        if max(shape, default=0) > 1 << 28 or numel > 1 << 28 or total > max_elements \
                 or scheme not in (1, 2, 3, 4, 10, 11, 12, 13):
             fail('manifest')
         bits = fmt = groups = 0
