@@ -4,17 +4,12 @@
 dequantized tensors, scores both on the same validation tokens with the challenge's exact
 accounting (`pgolf_pack.bpb`), and reports the difference.
 
-Models come from a *factory*: a function `factory(state_dict) -> torch.nn.Module` that builds
-a model with those weights loaded. The default infers the challenge baseline's GPT from the
-checkpoint's shapes (`pgolf_train.model.build_model_from_state_dict`); any other architecture
-plugs in as `--model package.module:function`. The module must map token ids [B, T] to logits
-[B, T, V], through a `forward_logits` or `logits` method if it has one, else its forward.
+Models come from a factory (`pgolf_pack.models`): the baseline GPT inferred from the
+checkpoint's shapes, or any architecture through `--model package.module:function`.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +19,7 @@ from pgolf_pack.artifact import read_artifact
 from pgolf_pack.bpb import BpbResult, build_byte_tables, evaluate, load_val_tokens
 from pgolf_pack.checkpoint import load_state_dict
 from pgolf_pack.errors import InputError
-
-DEFAULT_FACTORY = "pgolf_train.model:build_model_from_state_dict"
-
-Factory = Callable[[Mapping[str, torch.Tensor]], torch.nn.Module]
+from pgolf_pack.models import DEFAULT_FACTORY, Factory, build, load_factory, logits_fn, resolve_device  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -56,53 +48,6 @@ class VerifyResult:
             "stride": self.stride,
             "artifact_bytes": self.artifact_bytes,
         }
-
-
-def load_factory(spec: str | None) -> Factory:
-    """Import `package.module:function` (default: the baseline GPT builder)."""
-    spec = spec or DEFAULT_FACTORY
-    if ":" not in spec:
-        raise InputError(f"--model takes package.module:function, got '{spec}'")
-    module_name, attr = spec.split(":", 1)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise InputError(f"cannot import '{module_name}' for the model factory ({e})") from None
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise InputError(f"'{spec}' is not a function (expected factory(state_dict) -> nn.Module)")
-    return factory
-
-
-def logits_fn(model: torch.nn.Module, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The model as a token-ids -> logits callable, in eval mode, bf16 autocast on CUDA as the challenge evaluates."""
-    model.eval()
-    call = next((m for m in (getattr(model, n, None) for n in ("forward_logits", "logits")) if callable(m)), model)
-
-    def fn(x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            return call(x)
-
-    return fn
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but CUDA is not available")
-    return torch.device(name)
-
-
-def build(factory: Factory, state_dict: Mapping[str, torch.Tensor], device: torch.device, what: str) -> torch.nn.Module:
-    try:
-        model = factory(dict(state_dict))
-    except (KeyError, RuntimeError, ValueError) as e:
-        raise InputError(f"cannot build the model from the {what}'s tensors ({str(e).splitlines()[0][:200]}); "
-                         "pass --model package.module:function for another architecture") from None
-    if not isinstance(model, torch.nn.Module):
-        raise InputError(f"the model factory returned {type(model).__name__}, not a torch.nn.Module")
-    return model.to(device)
 
 
 def verify(

@@ -28,7 +28,8 @@ EPILOG = f"""examples:
   pgolf-pack final_model.pt --budget 16000000 --code train_gpt.py
   pgolf-pack final_model.pt --budget 16MB --plan-out plan.json --json > report.json
   pgolf-pack final_model.pt --budget 16MB --force 'tok_emb.weight=fp16' --schemes step:0.05,step:0.1,int6:std12.85
-  pgolf-pack final_model.pt --budget 16MB --calibrate 'data/fineweb_train_*.bin'   # loss-aware: ~half the bpb loss
+  pgolf-pack final_model.pt --budget 16MB --calibrate 'data/fineweb_train_*.bin' --stats-out stats.safetensors   # loss-aware
+  pgolf-pack final_model.pt --budget 12MB --stats-in stats.safetensors   # another budget, same statistics
 
 {EXIT_CODES_HELP}"""
 
@@ -46,15 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan-in", type=Path, metavar="PLAN", help="follow this plan instead of searching")
     p.add_argument("--sensitivity", type=Path, metavar="JSON",
                    help='damage weights: {"name or glob": weight}, default weight 1')
-    cal = p.add_argument_group("calibration (loss-aware damage; training data only)")
+    cal = p.add_argument_group("calibration (loss-aware packing; training data only)")
     cal.add_argument("--calibrate", metavar="GLOB",
-                     help="measure each tensor's loss sensitivity on these training shards and weight damage by it")
-    cal.add_argument("--calibration-tokens", type=int, default=8192, help="training tokens used (default 8192)")
-    cal.add_argument("--calibration-seq-len", type=int, default=1024, help="sequence length (default 1024)")
+                     help="collect Hessians and gradient energies on these training shards, quantize matrices with "
+                          "error feedback and plan on predicted loss")
+    cal.add_argument("--calibration-tokens", type=int, default=None,
+                     help="training tokens used (default 16384: about a minute for a 17M model on 2 CPU cores)")
+    cal.add_argument("--calibration-seq-len", type=int, default=None, help="sequence length (default 1024)")
     cal.add_argument("--model", metavar="MODULE:FACTORY",
                      help="model factory for calibration (default: the baseline GPT inferred from shapes)")
     cal.add_argument("--device", default="auto", help="calibration device: auto, cpu or cuda")
-    cal.add_argument("--sensitivity-out", type=Path, metavar="JSON", help="write the measured weights here")
+    cal.add_argument("--stats-out", type=Path, metavar="FILE", help="save the calibration statistics (safetensors)")
+    cal.add_argument("--stats-in", type=Path, metavar="FILE",
+                     help="reuse statistics saved by --stats-out instead of calibrating again")
     p.add_argument("--schemes", metavar="SPEC,...", help="restrict the candidates of float tensors to these specs")
     p.add_argument("--force", action="append", default=[], metavar="PATTERN=SPEC",
                    help="store tensors whose name matches the glob PATTERN with SPEC (repeatable)")
@@ -83,23 +88,29 @@ def _main(args: argparse.Namespace) -> int:
     plan = Plan.from_json(args.plan_in.read_text(), str(args.plan_in)) if args.plan_in else None
     if args.plan_in and not args.plan_in.is_file():
         raise InputError(f"plan '{args.plan_in}' does not exist")
-    if args.sensitivity and args.calibrate:
-        raise InputError("pass either --sensitivity or --calibrate, not both")
+    if args.sensitivity and (args.calibrate or args.stats_in):
+        raise InputError("pass either --sensitivity or --calibrate/--stats-in, not both")
+    if args.calibrate and args.stats_in:
+        raise InputError("pass either --calibrate or --stats-in, not both")
+    if plan is not None and (args.calibrate or args.stats_in):
+        raise InputError("--plan-in cannot be combined with --calibrate/--stats-in (the plan's candidates are re-measured)")
+    if args.stats_out and not args.calibrate:
+        raise InputError("--stats-out needs --calibrate")
     sens = load_sensitivities(args.sensitivity) if args.sensitivity else []
-    if args.calibrate:
-        from pgolf_pack.sensitivity import calibration_tokens, measure_sensitivities
-
-        tokens = calibration_tokens(args.calibrate, args.calibration_tokens)
-        measured = measure_sensitivities(state_dict, tokens, model=args.model, seq_len=args.calibration_seq_len,
-                                         device=args.device, progress=progress("calibrating", not args.quiet and sys.stderr.isatty()))
-        sens = list(measured.items())
-        if args.sensitivity_out:
-            write_atomic(args.sensitivity_out, json.dumps(measured, indent=1).encode())
     specs_for = _specs_for(args.schemes, args.force)
     show_progress = not args.quiet and sys.stderr.isatty()
-    result = pack_checkpoint(state_dict, args.budget, code_bytes=code_bytes, plan=plan, sensitivities=sens,
-                             specs_for=specs_for, threads=args.threads,
-                             progress=progress("planning", show_progress))
+    if args.calibrate or args.stats_in:
+        from pgolf_pack.lossaware import calibrated_pack
+
+        result = calibrated_pack(state_dict, args.budget, code_bytes=code_bytes, calibrate=args.calibrate,
+                                 stats_in=args.stats_in, stats_out=args.stats_out, tokens=args.calibration_tokens,
+                                 seq_len=args.calibration_seq_len, model=args.model, device=args.device,
+                                 specs_for=specs_for, threads=args.threads, show_progress=show_progress,
+                                 warn=lambda line: print(line, file=sys.stderr))
+    else:
+        result = pack_checkpoint(state_dict, args.budget, code_bytes=code_bytes, plan=plan, sensitivities=sens,
+                                 specs_for=specs_for, threads=args.threads,
+                                 progress=progress("planning", show_progress))
     write_atomic(output, result.data)
     if args.plan_out:
         write_atomic(args.plan_out, result.plan.to_json().encode())

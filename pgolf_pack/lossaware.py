@@ -1,0 +1,222 @@
+"""Loss-aware packing: candidates quantized with error feedback, damage in predicted loss.
+
+With calibration statistics (`pgolf_pack.calibration`) every candidate of a matrix that has a
+Hessian is quantized by error feedback on its own grid (`pgolf_pack.quant.gptq`); per row, the
+plain rounding is kept where it has the smaller Hessian-weighted error, so no candidate is ever
+worse than rounding to nearest in that metric. Rate-aware variants ("SPEC~r<μ>") add points
+between the steps: λ = μ · 2 ln 2 · (damage per weight of the plain error-feedback candidate),
+the slope of a uniform quantizer's damage against bits per weight at that step, so μ = 1 trades
+bits for error at about the rate the planner would. Every candidate's damage is the predicted
+loss increase in nats per token (`LossModel.damage`), so the planner (unchanged: exact coded
+bytes, Lagrangian hull, never over budget) allocates bytes by loss.
+
+Each candidate is encoded once; the chosen ones are assembled into the artifact as they were
+measured, so its bytes are the planned bytes exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+
+from pgolf_pack.artifact.writer import EncodedTensor, artifact_bytes, encode_raw, encode_tensor
+from pgolf_pack.calibration import LossModel
+from pgolf_pack.errors import BudgetError, InputError
+from pgolf_pack.pack import PackResult, TensorReport
+from pgolf_pack.planner import Candidate, TensorPlan, default_specs, plan_from
+from pgolf_pack.quant import QuantSpec, Quantized, RowStats, dequantize, quantize
+from pgolf_pack.quant.gptq import quantize_feedback, rate_aware
+
+RATE_MUS = (1.0,)  # rate-aware variants tried per quantized candidate of a matrix with a Hessian
+RATE_MARK = "~r"
+
+
+def base_spec(label: str) -> str:
+    """The QuantSpec text of a candidate label ("step:0.1~r1" -> "step:0.1")."""
+    return label.split(RATE_MARK, 1)[0]
+
+
+class Evaluated:
+    """Candidates of every tensor, with each candidate's encoding kept for assembly."""
+
+    def __init__(self, tensors: list[TensorPlan], encoded: dict[str, dict[str, tuple[EncodedTensor, float]]]):
+        self.tensors = tensors
+        self.encoded = encoded  # name -> label -> (encoding, unweighted squared error)
+
+
+def evaluate_calibrated(
+    state_dict: Mapping[str, torch.Tensor],
+    loss: LossModel,
+    *,
+    specs_for: Callable[[str, torch.Tensor], list[str]] | None = None,
+    rate_mus: Iterable[float] = RATE_MUS,
+    threads: int | None = None,
+    progress: Callable[[Iterable], Iterable] | None = None,
+) -> Evaluated:
+    """Every tensor's candidates with exact bytes and predicted-loss damage (the expensive part)."""
+    specs_for = specs_for or (lambda name, t: default_specs(t))
+    mus = tuple(rate_mus)
+    items = list(state_dict.items())
+    previous = [""] + [name for name, _ in items[:-1]]
+
+    def one(i: int) -> tuple[TensorPlan, dict]:
+        name, tensor = items[i]
+        found = _candidates(name, tensor, list(dict.fromkeys(specs_for(name, tensor))), loss, mus)
+        cands = [Candidate(label, e.cost(previous[i]), dmg) for label, (e, dmg, _) in found.items()]
+        return (TensorPlan(name, tuple(tensor.shape), tensor.numel(), 1.0, cands),
+                {label: (e, sq) for label, (e, _, sq) in found.items()})
+
+    workers = max(1, threads or os.cpu_count() or 1)
+    torch_threads = torch.get_num_threads()
+    if workers > 1:
+        torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            results = pool.map(one, range(len(items)))
+            done = list(progress(results) if progress else results)
+    finally:
+        torch.set_num_threads(torch_threads)
+    return Evaluated([t for t, _ in done], {t.name: enc for t, enc in done})
+
+
+def _candidates(name: str, tensor: torch.Tensor, specs: list[str], loss: LossModel,
+                mus: tuple[float, ...]) -> dict[str, tuple[EncodedTensor, float, float]]:
+    """label -> (encoding, predicted-loss damage, squared error) of one tensor's candidates."""
+    out: dict[str, tuple[EncodedTensor, float, float]] = {}
+    if not tensor.is_floating_point():
+        for text in specs:
+            if text != "raw":
+                raise InputError(f"tensor '{name}' has dtype {tensor.dtype}; only 'raw' can store it")
+            out[text] = (encode_raw(name, tensor, threads=1), 0.0, 0.0)
+        return out
+    w = tensor.detach().float()
+    stats = RowStats.of(tensor) if tensor.numel() > 1 else None
+    feedback: list[tuple[str, QuantSpec]] = []
+    for text in specs:
+        if text == "raw":
+            out[text] = (encode_raw(name, tensor, threads=1), 0.0, 0.0)
+            continue
+        spec = QuantSpec.parse(text)
+        if (tensor.dim() == 0 or tensor.numel() == 0) and not spec.is_passthrough:
+            raise InputError(f"tensor '{name}' is a scalar or empty; store it as fp32, fp16 or bf16")
+        if not spec.is_passthrough and loss.has_hessian(name):
+            feedback.append((text, spec))
+            continue
+        q = quantize(tensor, spec, stats)
+        out[text] = _measured(name, tensor, w, q, loss)
+    if feedback:
+        for label, q in _error_feedback(name, w, feedback, stats, loss, mus):
+            out[label] = _measured(name, tensor, w, q, loss)
+    order = {t: i for i, t in enumerate(specs)}
+    return dict(sorted(out.items(), key=lambda kv: (order.get(base_spec(kv[0]), 0), kv[0])))
+
+
+def _restored(tensor: torch.Tensor, q: Quantized) -> torch.Tensor:
+    """What a loader returns, as float32: the reconstruction cast to the tensor's own dtype."""
+    r = dequantize(q)
+    return r if tensor.dtype == torch.float32 else r.to(tensor.dtype).float()
+
+
+def _measured(name: str, tensor: torch.Tensor, w: torch.Tensor, q: Quantized,
+              loss: LossModel) -> tuple[EncodedTensor, float, float]:
+    exact = q.spec.scheme == "fp32" and tensor.dtype == torch.float32
+    delta = _restored(tensor, q) - w
+    damage = 0.0 if exact else loss.damage(name, delta)
+    squared = 0.0 if exact else float(delta.double().square().sum())
+    return encode_tensor(name, q, threads=1), damage, squared
+
+
+def _error_feedback(name: str, w: torch.Tensor, labelled: list[tuple[str, QuantSpec]], stats: RowStats | None,
+                    loss: LossModel, mus: tuple[float, ...]) -> list[tuple[str, Quantized]]:
+    """(label, quantized) for each spec by error feedback, and its rate-aware variants."""
+    labels, specs = [t for t, _ in labelled], [s for _, s in labelled]
+    fb = quantize_feedback(w, specs, loss.hessian(name), stats)
+    out = [(label, fb.part(i)) for i, label in enumerate(labels)]
+    rows = w.shape[0]
+    weights = loss.row_weights(name).repeat(len(specs))
+    for mu in mus:
+        # λ from each plain candidate's damage per weight, in nats per bit; per row it is divided by
+        # the row's loss weight, since the rounding cost is in units of Hessian-weighted error
+        lam = torch.cat([torch.full((rows,), mu * 2 * math.log(2) * float((weights[i * rows : (i + 1) * rows]
+                         * fb.errors[i * rows : (i + 1) * rows]).sum()) / w.numel(), dtype=torch.float64)
+                         for i in range(len(specs))])
+        lam_rows = torch.where(weights > 0, lam / weights.clamp_min(1e-300), torch.full_like(lam, 1e30))
+        ra = rate_aware(fb, lam_rows)
+        out += [(f"{label}{RATE_MARK}{mu:g}", fb.part(i, ra)) for i, label in enumerate(labels)]
+    return out
+
+
+def pack_calibrated(evaluated: Evaluated, state_dict: Mapping[str, torch.Tensor], budget: int,
+                    *, code_bytes: int = 0) -> PackResult:
+    """Plan on the evaluated candidates and assemble the artifact from their encodings."""
+    if budget <= 0:
+        raise InputError(f"budget must be a positive number of bytes, got {budget}")
+    plan = plan_from(evaluated.tensors, budget, code_bytes)
+    encoded, reports = [], []
+    for name, tensor in state_dict.items():
+        e, squared = evaluated.encoded[name][plan.specs[name]]
+        encoded.append(e)
+        reports.append(TensorReport(name, tuple(tensor.shape), plan.specs[name],
+                                    8.0 * e.blob_bytes / max(1, tensor.numel()), e.blob_bytes, e.floor_bits / 8.0,
+                                    squared))
+    data = artifact_bytes(encoded)
+    if len(data) + code_bytes > budget:
+        raise BudgetError(f"the plan needs {len(data) + code_bytes:,} bytes, over the budget of {budget:,} "
+                          f"(artifact {len(data):,} + code {code_bytes:,})")
+    return PackResult(data, plan, reports, code_bytes, budget)
+
+
+def calibrated_pack(
+    state_dict: Mapping[str, torch.Tensor],
+    budget: int,
+    *,
+    code_bytes: int = 0,
+    calibrate: str | None = None,
+    stats_in: str | None = None,
+    stats_out: str | None = None,
+    tokens: int | None = None,
+    seq_len: int | None = None,
+    model: str | None = None,
+    device: str = "auto",
+    specs_for: Callable[[str, torch.Tensor], list[str]] | None = None,
+    threads: int | None = None,
+    show_progress: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> PackResult:
+    """`pgolf-pack --calibrate` / `--stats-in`: statistics (collected or loaded), loss-aware
+    candidates, plan and artifact. The statistics file is written before planning."""
+    from pgolf_pack.calibration import (DEFAULT_SEQ_LEN, DEFAULT_TOKENS, CalibrationStats, calibration_tokens,
+                                        collect_stats)
+
+    if stats_in:
+        stats = CalibrationStats.load(stats_in)
+    elif calibrate:
+        toks = calibration_tokens(calibrate, tokens or DEFAULT_TOKENS)
+        stats = collect_stats(state_dict, toks, model=model, seq_len=seq_len or DEFAULT_SEQ_LEN, device=device,
+                              progress=_bar("calibrating", "seq", show_progress))
+    else:
+        raise InputError("loss-aware packing needs --calibrate GLOB or --stats-in FILE")
+    if stats_out:
+        stats.save(stats_out)
+    loss = LossModel.of(stats, state_dict, warn=warn)
+    evaluated = evaluate_calibrated(state_dict, loss, specs_for=specs_for, threads=threads,
+                                    progress=_bar("quantizing", "tensor", show_progress))
+    return pack_calibrated(evaluated, state_dict, budget, code_bytes=code_bytes)
+
+
+def _bar(desc: str, unit: str, enabled: bool) -> Callable[[Iterable], Iterable] | None:
+    if not enabled:
+        return None
+
+    def wrap(items: Iterable) -> Iterable:
+        import sys
+
+        from tqdm import tqdm
+
+        return tqdm(items, desc=desc, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    return wrap
