@@ -50,7 +50,7 @@ from pgolf_pack.models import build, load_factory, raw_logits_call, resolve_devi
 from pgolf_pack.shards import read_shard
 
 STATS_FORMAT = "pgolf-calibration/1"
-DEFAULT_TOKENS = 16384  # a 17M baseline model calibrates in about a minute on two CPU cores (BENCHMARKS.md)
+DEFAULT_TOKENS = 8192  # a 17M baseline model calibrates in about a minute on two CPU cores (BENCHMARKS.md)
 DEFAULT_SEQ_LEN = 1024
 _CASTS = {"to", "float", "half", "bfloat16", "type", "contiguous", "detach", "type_as"}
 
@@ -267,6 +267,7 @@ class LossModel:
     shapes: dict[str, tuple[int, ...]]
     unplaced_weight: float = 0.0
     notes: list[str] = field(default_factory=list)
+    _h32: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, stats: CalibrationStats, state_dict: Mapping[str, torch.Tensor],
@@ -309,6 +310,13 @@ class LossModel:
         """H / N, float64 [in, in]."""
         return self.stats.hessian[name] / self.stats.tokens
 
+    def hessian32(self, name: str) -> torch.Tensor:
+        """H / N in float32 (for the products that measure errors), computed once per tensor."""
+        cached = self._h32.get(name)
+        if cached is None:
+            cached = self._h32[name] = self.hessian(name).float()
+        return cached
+
     def row_weights(self, name: str) -> torch.Tensor:
         """½ G_i / N per output row, float64: converts a row's H-weighted error into nats per token."""
         g = self.stats.out_energy.get(name)
@@ -340,12 +348,17 @@ class LossModel:
             parts.append(0.5 * self.stats.diag_fisher[name] / self.stats.tokens)
         return sum(parts) if parts else None
 
-    def damage(self, name: str, delta: torch.Tensor) -> float:
-        """Predicted loss increase (nats per token) of the error `delta` (reconstruction - original)."""
+    def damage(self, name: str, delta: torch.Tensor, row_errors: torch.Tensor | None = None) -> float:
+        """Predicted loss increase (nats per token) of the error `delta` (reconstruction - original).
+
+        `row_errors`, each row's ΔW H ΔWᵀ when the caller has it already, saves the product."""
         d = delta.detach().double()
         if self.has_hessian(name):
             dm = d.reshape(self.shapes[name])
-            total = float((self.row_weights(name) * ((dm @ self.hessian(name)) * dm).sum(1)).sum())
+            if row_errors is None:
+                d32 = dm.float()
+                row_errors = ((d32 @ self.hessian32(name)) * d32).sum(1, dtype=torch.float64)
+            total = float((self.row_weights(name) * row_errors).sum())
             extra = self.extra(name)
             if extra is not None:
                 total += float((extra * dm.square()).sum())

@@ -29,7 +29,7 @@ from pgolf_pack.errors import BudgetError, InputError
 from pgolf_pack.pack import PackResult, TensorReport
 from pgolf_pack.planner import Candidate, TensorPlan, default_specs, plan_from
 from pgolf_pack.quant import QuantSpec, Quantized, RowStats, dequantize, quantize
-from pgolf_pack.quant.gptq import quantize_feedback, rate_aware
+from pgolf_pack.quant.gptq import quantize_feedback, rate_aware, row_errors
 
 RATE_MUS = (1.0,)  # rate-aware variants tried per quantized candidate of a matrix with a Hessian
 RATE_MARK = "~r"
@@ -109,8 +109,8 @@ def _candidates(name: str, tensor: torch.Tensor, specs: list[str], loss: LossMod
         q = quantize(tensor, spec, stats)
         out[text] = _measured(name, tensor, w, q, loss)
     if feedback:
-        for label, q in _error_feedback(name, w, feedback, stats, loss, mus):
-            out[label] = _measured(name, tensor, w, q, loss)
+        for label, q, errors in _error_feedback(name, w, feedback, stats, loss, mus):
+            out[label] = _measured(name, tensor, w, q, loss, errors if tensor.dtype == torch.float32 else None)
     order = {t: i for i, t in enumerate(specs)}
     return dict(sorted(out.items(), key=lambda kv: (order.get(base_spec(kv[0]), 0), kv[0])))
 
@@ -121,32 +121,38 @@ def _restored(tensor: torch.Tensor, q: Quantized) -> torch.Tensor:
     return r if tensor.dtype == torch.float32 else r.to(tensor.dtype).float()
 
 
-def _measured(name: str, tensor: torch.Tensor, w: torch.Tensor, q: Quantized,
-              loss: LossModel) -> tuple[EncodedTensor, float, float]:
+def _measured(name: str, tensor: torch.Tensor, w: torch.Tensor, q: Quantized, loss: LossModel,
+              row_errors: torch.Tensor | None = None) -> tuple[EncodedTensor, float, float]:
+    """(encoding, damage, squared error); `row_errors` (each row's ΔW H ΔWᵀ, when already known
+    for exactly this reconstruction) saves the Hessian product."""
     exact = q.spec.scheme == "fp32" and tensor.dtype == torch.float32
     delta = _restored(tensor, q) - w
-    damage = 0.0 if exact else loss.damage(name, delta)
+    damage = 0.0 if exact else loss.damage(name, delta, row_errors)
     squared = 0.0 if exact else float(delta.double().square().sum())
     return encode_tensor(name, q, threads=1), damage, squared
 
 
 def _error_feedback(name: str, w: torch.Tensor, labelled: list[tuple[str, QuantSpec]], stats: RowStats | None,
-                    loss: LossModel, mus: tuple[float, ...]) -> list[tuple[str, Quantized]]:
-    """(label, quantized) for each spec by error feedback, and its rate-aware variants."""
+                    loss: LossModel, mus: tuple[float, ...]) -> list[tuple[str, Quantized, torch.Tensor]]:
+    """(label, quantized, row errors) for each spec by error feedback, and its rate-aware variants."""
     labels, specs = [t for t, _ in labelled], [s for _, s in labelled]
-    fb = quantize_feedback(w, specs, loss.hessian(name), stats)
-    out = [(label, fb.part(i)) for i, label in enumerate(labels)]
+    fb = quantize_feedback(w, specs, loss.hessian(name), stats, hessian32=loss.hessian32(name))
     rows = w.shape[0]
+
+    def part(errors: torch.Tensor, i: int) -> torch.Tensor:
+        return errors[i * rows : (i + 1) * rows]
+
+    out = [(label, fb.part(i), part(fb.errors, i)) for i, label in enumerate(labels)]
     weights = loss.row_weights(name).repeat(len(specs))
     for mu in mus:
         # λ from each plain candidate's damage per weight, in nats per bit; per row it is divided by
         # the row's loss weight, since the rounding cost is in units of Hessian-weighted error
-        lam = torch.cat([torch.full((rows,), mu * 2 * math.log(2) * float((weights[i * rows : (i + 1) * rows]
-                         * fb.errors[i * rows : (i + 1) * rows]).sum()) / w.numel(), dtype=torch.float64)
-                         for i in range(len(specs))])
+        lam = torch.cat([torch.full((rows,), mu * 2 * math.log(2) * float((part(weights, i) * part(fb.errors, i)).sum())
+                                    / w.numel(), dtype=torch.float64) for i in range(len(specs))])
         lam_rows = torch.where(weights > 0, lam / weights.clamp_min(1e-300), torch.full_like(lam, 1e30))
         ra = rate_aware(fb, lam_rows)
-        out += [(f"{label}{RATE_MARK}{mu:g}", fb.part(i, ra)) for i, label in enumerate(labels)]
+        errors = row_errors(ra.float() * fb.scales[:, None] - fb.stacked, loss.hessian32(name))
+        out += [(f"{label}{RATE_MARK}{mu:g}", fb.part(i, ra), part(errors, i)) for i, label in enumerate(labels)]
     return out
 
 

@@ -186,7 +186,7 @@ def test_predicted_damage_tracks_the_real_loss(tmp_path):
         delta = 0.2 * sd[name].std() * torch.randn(sd[name].shape, generator=torch.Generator().manual_seed(5))
         measured = (loss(sd | {name: sd[name] + delta}) + loss(sd | {name: sd[name] - delta})) / 2 - base
         predicted = loss_model.damage(name, delta)
-        assert 0.33 < predicted / measured < 3, (name, predicted, measured)
+        assert 0.5 < predicted / measured < 2, (name, predicted, measured)
 
 
 # --- pgolf-pack --calibrate end to end ---------------------------------------------------------------

@@ -89,39 +89,43 @@ def code_lengths(symbols: list[torch.Tensor], escape_bits: float = 4.0) -> tuple
 def error_feedback(w: torch.Tensor, scales: torch.Tensor, qmax: torch.Tensor, f: HessianFactor,
                    rate: RateTerm | None = None, block: int = BLOCK) -> torch.Tensor:
     """Symbols (int32 [rows, cols], original column order) of `w` (float32 [rows, cols]) on the
-    grid symbol * scales[row], |symbol| <= qmax[row], by error feedback through `f`."""
+    grid symbol * scales[row], |symbol| <= qmax[row], by error feedback through `f`.
+
+    Works on the transpose (one column of W is one contiguous row), with rank-1 updates inside
+    blocks of `block` columns and one matrix product per block for the columns after it."""
     u = f.upper
-    work = w.detach().float()[:, f.order].clone()
-    rows, cols = work.shape
+    work = w.detach().float().t()[f.order].contiguous()  # [cols, rows]
+    cols, rows = work.shape
     s = scales.float()
     hi = qmax.float()
-    out = torch.empty(rows, cols, dtype=torch.int32)
+    lo = -hi
+    out = torch.empty(cols, rows, dtype=torch.int32)
     for b0 in range(0, cols, block):
         b1 = min(b0 + block, cols)
-        wb = work[:, b0:b1].clone()
-        err = torch.zeros(rows, b1 - b0, dtype=torch.float32)
+        wb = work[b0:b1]  # a view: updates land in `work`
+        err = torch.empty(b1 - b0, rows, dtype=torch.float32)
         ub = u[b0:b1, b0:b1]
         for j in range(b1 - b0):
-            col = wb[:, j]
+            col = wb[j]
             d = ub[j, j]
-            q = torch.minimum(torch.maximum(torch.round(col / s), -hi), hi)
+            q = torch.minimum(torch.maximum(torch.round(col / s), lo), hi)
             if rate is not None:
                 best_cost = ((col - q * s) / d).square() + rate.cost(q)
                 for step in (-1.0, 1.0):
-                    other = torch.minimum(torch.maximum(q + step, -hi), hi)
+                    other = torch.minimum(torch.maximum(q + step, lo), hi)
                     c = ((col - other * s) / d).square() + rate.cost(other)
                     better = c < best_cost
                     q = torch.where(better, other, q)
                     best_cost = torch.where(better, c, best_cost)
-            e = (col - q * s) / d
-            out[:, b0 + j] = q.to(torch.int32)
-            err[:, j] = e
+            e = err[j]
+            torch.div(col - q * s, d, out=e)
+            out[b0 + j] = q.to(torch.int32)
             if j + 1 < b1 - b0:
-                wb[:, j + 1 :] -= e[:, None] * ub[j, j + 1 :][None, :]
+                wb[j + 1 :].addr_(ub[j, j + 1 :], e, alpha=-1.0)
         if b1 < cols:
-            work[:, b1:] -= err @ u[b0:b1, b1:]
-    result = torch.empty_like(out)
-    result[:, f.order] = out
+            work[b1:].addmm_(u[b0:b1, b1:].t(), err, alpha=-1.0)
+    result = torch.empty(rows, cols, dtype=torch.int32)
+    result[:, f.order] = out.t()
     return result
 
 
@@ -152,7 +156,8 @@ class Feedback:
         return Quantized(q.spec, q.shape, q.dtype, symbols=s, scales=q.scales, scale_codes=q.scale_codes)
 
 
-def quantize_feedback(w: torch.Tensor, specs: list, hessian: torch.Tensor, stats=None) -> Feedback:
+def quantize_feedback(w: torch.Tensor, specs: list, hessian: torch.Tensor, stats=None,
+                      hessian32: torch.Tensor | None = None) -> Feedback:
     """Quantize the 2-D float tensor `w` under each (non-passthrough) spec by error feedback.
 
     Scales are the ones `quantize` picks. Per row the result of plain rounding is kept where it
@@ -167,7 +172,7 @@ def quantize_feedback(w: torch.Tensor, specs: list, hessian: torch.Tensor, stats
     stats = stats or RowStats.of(x)
     plain = [quantize(x, s, stats) for s in specs]
     f = factor(hessian)
-    h32 = hessian.float()
+    h32 = hessian.float() if hessian32 is None else hessian32
     rows = x.shape[0]
     scales = torch.cat([q.scales for q in plain])
     qmax = torch.cat([torch.full((rows,), float(s.qmax)) for s in specs])
