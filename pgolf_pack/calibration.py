@@ -55,8 +55,9 @@ DEFAULT_SEQ_LEN = 1024
 _CASTS = {"to", "float", "half", "bfloat16", "type", "contiguous", "detach", "type_as"}
 
 
-def calibration_tokens(pattern: str, count: int) -> np.ndarray:
-    """The first `count` + 1 tokens of the training shards matching `pattern` (sorted).
+def calibration_tokens(pattern: str, count: int, offset: int = 0) -> np.ndarray:
+    """`count` + 1 tokens of the training shards matching `pattern` (sorted), from token `offset`
+    (benchmarks draw several calibration sets this way).
 
     Shards whose names say "val" are refused: validation data may never be used for calibration.
     """
@@ -69,11 +70,16 @@ def calibration_tokens(pattern: str, count: int) -> np.ndarray:
         if re.search(r"(^|[_\-.])val([_\-.]|\d)", Path(f).name):
             raise InputError(f"refusing to calibrate on '{f}': validation data may never be used for "
                              "calibration; pass the training shards")
-    parts, have = [], 0
+    parts, have, skip = [], 0, offset
     for f in files:
         if have > count:
             break
-        parts.append(np.asarray(read_shard(f, mmap=True)[: count + 1 - have]))
+        shard = read_shard(f, mmap=True)
+        if skip >= len(shard):
+            skip -= len(shard)
+            continue
+        parts.append(np.asarray(shard[skip : skip + count + 1 - have]))
+        skip = 0
         have += len(parts[-1])
     tokens = np.concatenate(parts)
     if len(tokens) < 2:

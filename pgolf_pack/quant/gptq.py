@@ -108,18 +108,18 @@ def error_feedback(w: torch.Tensor, scales: torch.Tensor, qmax: torch.Tensor, f:
         for j in range(b1 - b0):
             col = wb[j]
             d = ub[j, j]
-            q = torch.minimum(torch.maximum(torch.round(col / s), lo), hi)
+            q = torch.clamp(torch.round(col / s), lo, hi)
             if rate is not None:
-                best_cost = ((col - q * s) / d).square() + rate.cost(q)
+                best_cost = (torch.addcmul(col, q, s, value=-1.0) / d).square_().add_(rate.cost(q))
                 for step in (-1.0, 1.0):
-                    other = torch.minimum(torch.maximum(q + step, lo), hi)
-                    c = ((col - other * s) / d).square() + rate.cost(other)
+                    other = torch.clamp(q + step, lo, hi)
+                    c = (torch.addcmul(col, other, s, value=-1.0) / d).square_().add_(rate.cost(other))
                     better = c < best_cost
                     q = torch.where(better, other, q)
                     best_cost = torch.where(better, c, best_cost)
             e = err[j]
-            torch.div(col - q * s, d, out=e)
-            out[b0 + j] = q.to(torch.int32)
+            torch.div(torch.addcmul(col, q, s, value=-1.0), d, out=e)
+            out[b0 + j] = q
             if j + 1 < b1 - b0:
                 wb[j + 1 :].addr_(ub[j, j + 1 :], e, alpha=-1.0)
         if b1 < cols:
