@@ -6,8 +6,8 @@ records' GPTQ export (SDClip, Hessians from training tokens) at int6 and at int5
 plain and calibrated (one calibration per seed: disjoint windows of the training shards) it
 reports val_bpb at each anchor's bytes, a rate-loss curve over --curve budgets, and the bytes
 needed to reach each anchor's val_bpb, read off a fitted curve: log(Δbpb) is fitted as a straight
-line in bytes over every measured budget of that packer (least squares), so one noisy budget
-cannot move the answer the way it moves a bisection.
+line in bytes (least squares) through the four measured budgets of that packer whose Δbpb is
+closest to the anchor's, so one noisy budget cannot move the answer the way it moves a bisection.
 
     python benchmarks/bpb.py CHECKPOINT --val 'DIR/fineweb_val_*.bin' --tokenizer T.model \\
         --calibrate 'DIR/fineweb_train_*.bin' [--seeds 3] [--curve 10] [--small 0] [--seq-len 256]
@@ -35,9 +35,10 @@ from pgolf_pack.models import DEFAULT_FACTORY  # noqa: E402
 from pgolf_pack.planner import evaluate_tensors  # noqa: E402
 
 
-def fitted_bytes(points: list[tuple[int, float]], target: float) -> float | None:
-    """Bytes at which the least-squares line log(Δ) = a + b·bytes reaches `target` (None if no fit)."""
-    pts = [(b, d) for b, d in points if d > 0]
+def fitted_bytes(points: list[tuple[int, float]], target: float, nearest: int = 4) -> float | None:
+    """Bytes at which a local least-squares line log(Δ) = a + b·bytes reaches `target`, fitted on
+    the `nearest` measured points (Δ > 0) closest to it in log Δ; None without a falling fit."""
+    pts = sorted(((b, d) for b, d in points if d > 0), key=lambda p: abs(math.log(p[1]) - math.log(target)))[:nearest]
     if len(pts) < 3 or target <= 0:
         return None
     x = np.array([b for b, _ in pts], dtype=np.float64)
@@ -58,10 +59,14 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, default=3, help="calibration sets (disjoint training windows)")
     ap.add_argument("--curve", type=int, default=10, help="budgets on the rate-loss curve")
     ap.add_argument("--small", type=int, default=SMALL, help="anchors keep matrices of at most this many entries fp16")
+    ap.add_argument("--rate-mus", default=None, help="rate-aware variants, e.g. '1' or '0.5,1' ('' for none; "
+                                                      "default: pgolf_pack.lossaware.RATE_MUS)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     from pgolf_pack.calibration import LossModel, calibration_tokens, collect_stats
-    from pgolf_pack.lossaware import evaluate_calibrated, pack_calibrated
+    from pgolf_pack.lossaware import RATE_MUS, evaluate_calibrated, pack_calibrated
+
+    mus = RATE_MUS if args.rate_mus is None else tuple(float(m) for m in args.rate_mus.split(",") if m.strip())
 
     scoring = load_scoring(args, args.model)
     sd, tokens, bpb = scoring.state_dict, scoring.tokens, scoring.bpb
@@ -83,7 +88,7 @@ def main(argv=None) -> None:
         toks = calibration_tokens(args.calibrate, args.calibration_tokens, offset=seed * (args.calibration_tokens + 1))
         stats = collect_stats(sd, toks, model=args.model, seq_len=cal_seq, device="cpu")
         t1 = time.perf_counter()
-        evaluated = evaluate_calibrated(sd, LossModel.of(stats, sd, warn=print))
+        evaluated = evaluate_calibrated(sd, LossModel.of(stats, sd, warn=print), rate_mus=mus)
         t2 = time.perf_counter()
         if seed == 0:
             stats0 = stats
