@@ -16,7 +16,7 @@ from pgolf_pack.bpb import build_byte_tables, evaluate, load_val_tokens
 from pgolf_pack.checkpoint import load_state_dict
 from pgolf_pack.pack import pack_checkpoint
 from pgolf_pack.planner import TensorPlan, plan_from
-from pgolf_pack.verify import build, load_factory, logits_fn
+from pgolf_pack.models import build, load_factory, logits_fn
 
 
 def add_scoring_arguments(ap: argparse.ArgumentParser, max_tokens: int) -> None:

@@ -81,7 +81,7 @@ def calibration_tokens(pattern: str, count: int, offset: int = 0) -> np.ndarray:
         parts.append(np.asarray(shard[skip : skip + count + 1 - have]))
         skip = 0
         have += len(parts[-1])
-    tokens = np.concatenate(parts)
+    tokens = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint16)
     if len(tokens) < 2:
         raise InputError("the calibration shards hold fewer than 2 tokens")
     return tokens
