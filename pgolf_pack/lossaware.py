@@ -2,8 +2,9 @@
 
 With calibration statistics (`pgolf_pack.calibration`) every candidate of a matrix that has a
 Hessian is quantized by error feedback on its own grid (`pgolf_pack.quant.gptq`); per row, the
-plain rounding is kept where it has the smaller Hessian-weighted error, so no candidate is ever
-worse than rounding to nearest in that metric. Rate-aware variants ("SPEC~r<μ>") add points
+plain rounding is kept where it has the smaller Hessian-weighted error, so no error-feedback
+candidate is ever worse than rounding to nearest in that metric (the rate-aware ones trade error
+for bytes on purpose). Rate-aware variants ("SPEC~r<μ>") add points
 between the steps: λ = μ · 2 ln 2 · (damage per weight of the plain error-feedback candidate),
 the slope of a uniform quantizer's damage against bits per weight at that step, so μ = 1 trades
 bits for error at about the rate the planner would. Every candidate's damage is the predicted
@@ -31,7 +32,10 @@ from pgolf_pack.planner import Candidate, TensorPlan, default_specs, plan_from
 from pgolf_pack.quant import QuantSpec, Quantized, RowStats, dequantize, quantize
 from pgolf_pack.quant.gptq import quantize_feedback, rate_aware, row_errors
 
-RATE_MUS = (1.0,)  # rate-aware variants tried per quantized candidate of a matrix with a Hessian
+# Rate-aware variants tried per quantized candidate of a matrix with a Hessian. They double the
+# quantization time; without them the demo model packed at 1.5 bits/weight lost 0.25 bpb instead
+# of 0.05 (BENCHMARKS.md, "Loss-aware packing").
+RATE_MUS = (1.0,)
 RATE_MARK = "~r"
 
 
