@@ -36,6 +36,16 @@ from pgolf_pack.quant.gptq import quantize_feedback, rate_aware, row_errors
 # quantization time; without them the demo model packed at 1.5 bits/weight lost 0.25 bpb instead
 # of 0.05 (BENCHMARKS.md, "Loss-aware packing").
 RATE_MUS = (1.0,)
+# ... and only for coarse grids (step >= 0.3 row std, pent, tern, int2-int4), where they matter:
+# at the fine end they were slightly worse and would cost most of the time.
+RATE_MIN_STEP = 0.3
+
+
+def rate_aware_worthy(spec: QuantSpec) -> bool:
+    """Whether a candidate gets rate-aware variants (coarse grids only, see RATE_MIN_STEP)."""
+    if spec.scheme == "step":
+        return spec.k >= RATE_MIN_STEP
+    return spec.scheme in ("pent", "tern") or (spec.scheme == "int" and spec.bits <= 4)
 RATE_MARK = "~r"
 
 
@@ -147,16 +157,20 @@ def _error_feedback(name: str, w: torch.Tensor, labelled: list[tuple[str, QuantS
         return errors[i * rows : (i + 1) * rows]
 
     out = [(label, fb.part(i), part(fb.errors, i)) for i, label in enumerate(labels)]
-    weights = loss.row_weights(name).repeat(len(specs))
+    coarse = [i for i, spec in enumerate(specs) if rate_aware_worthy(spec)]
+    if not mus or not coarse:
+        return out
+    sub = fb.subset(coarse) if len(coarse) < len(specs) else fb
+    weights = loss.row_weights(name).repeat(len(coarse))
     for mu in mus:
         # λ from each plain candidate's damage per weight, in nats per bit; per row it is divided by
         # the row's loss weight, since the rounding cost is in units of Hessian-weighted error
-        lam = torch.cat([torch.full((rows,), mu * 2 * math.log(2) * float((part(weights, i) * part(fb.errors, i)).sum())
-                                    / w.numel(), dtype=torch.float64) for i in range(len(specs))])
+        lam = torch.cat([torch.full((rows,), mu * 2 * math.log(2) * float((part(weights, i) * part(sub.errors, i)).sum())
+                                    / w.numel(), dtype=torch.float64) for i in range(len(coarse))])
         lam_rows = torch.where(weights > 0, lam / weights.clamp_min(1e-300), torch.full_like(lam, 1e30))
-        ra = rate_aware(fb, lam_rows)
-        errors = row_errors(ra.float() * fb.scales[:, None] - fb.stacked, loss.hessian32(name))
-        out += [(f"{label}{RATE_MARK}{mu:g}", fb.part(i, ra), part(errors, i)) for i, label in enumerate(labels)]
+        ra = rate_aware(sub, lam_rows)
+        errors = row_errors(ra.float() * sub.scales[:, None] - sub.stacked, loss.hessian32(name))
+        out += [(f"{labels[c]}{RATE_MARK}{mu:g}", sub.part(i, ra), part(errors, i)) for i, c in enumerate(coarse)]
     return out
 
 

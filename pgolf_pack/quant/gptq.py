@@ -146,6 +146,13 @@ class Feedback:
     qmax: torch.Tensor  # float32 [specs * rows]
     factor: HessianFactor
 
+    def subset(self, indices: list[int]) -> Feedback:
+        """The same results for some of the specs only (rows re-stacked in that order)."""
+        rows = self.symbols.shape[0] // len(self.plain)
+        idx = torch.cat([torch.arange(i * rows, (i + 1) * rows) for i in indices])
+        return Feedback([self.plain[i] for i in indices], self.symbols[idx], self.errors[idx], self.stacked[idx],
+                        self.scales[idx], self.qmax[idx], self.factor)
+
     def part(self, i: int, symbols: torch.Tensor | None = None):
         """Spec i as a Quantized with these stacked symbols (default: the chosen ones)."""
         from pgolf_pack.quant.uniform import Quantized
