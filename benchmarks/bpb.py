@@ -54,7 +54,7 @@ def main(argv=None) -> None:
     add_scoring_arguments(ap, max_tokens=65536)
     ap.add_argument("--model", default=DEFAULT_FACTORY)
     ap.add_argument("--calibrate", metavar="GLOB", required=True, help="training shards (Hessians and calibration)")
-    ap.add_argument("--calibration-tokens", type=int, default=8192)
+    ap.add_argument("--calibration-tokens", type=int, default=65536)
     ap.add_argument("--calibration-seq-len", type=int, default=None, help="default: --seq-len")
     ap.add_argument("--seeds", type=int, default=3, help="calibration sets (disjoint training windows)")
     ap.add_argument("--curve", type=int, default=10, help="budgets on the rate-loss curve")

@@ -50,7 +50,7 @@ from pgolf_pack.models import build, load_factory, raw_logits_call, resolve_devi
 from pgolf_pack.shards import read_shard
 
 STATS_FORMAT = "pgolf-calibration/1"
-DEFAULT_TOKENS = 8192  # a 17M baseline model calibrates in about a minute on two CPU cores (BENCHMARKS.md)
+DEFAULT_TOKENS = 65536  # a 17M baseline model calibrates in about a minute on two idle CPU cores (BENCHMARKS.md)
 DEFAULT_SEQ_LEN = 1024
 _CASTS = {"to", "float", "half", "bfloat16", "type", "contiguous", "detach", "type_as"}
 
