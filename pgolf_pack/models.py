@@ -38,10 +38,15 @@ def load_factory(spec: str | None) -> Factory:
     return factory
 
 
+def raw_logits_call(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The model's token-ids -> logits entry point: `forward_logits`, `logits`, or the module itself."""
+    return next((m for m in (getattr(model, n, None) for n in ("forward_logits", "logits")) if callable(m)), model)
+
+
 def logits_fn(model: torch.nn.Module, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
     """The model as a token-ids -> logits callable, in eval mode, bf16 autocast on CUDA as the challenge evaluates."""
     model.eval()
-    call = next((m for m in (getattr(model, n, None) for n in ("forward_logits", "logits")) if callable(m)), model)
+    call = raw_logits_call(model)
 
     def fn(x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):

@@ -4,7 +4,8 @@
 dequantized tensors, scores both on the same validation tokens with the challenge's exact
 accounting (`pgolf_pack.bpb`), and reports the difference.
 
-Models are built by `pgolf_pack.models` (a factory, `--model package.module:function`).
+Models come from a factory (`pgolf_pack.models`): the baseline GPT inferred from the
+checkpoint's shapes, or any architecture through `--model package.module:function`.
 """
 
 from __future__ import annotations

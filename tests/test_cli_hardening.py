@@ -329,7 +329,7 @@ def test_links_to_held_out_data_are_refused(tmp_path, gpt, capsys):
         with pytest.raises(InputError, match="validation data may never be used"):
             training_files(pattern)
         code, _, err = run(pack_cli, capsys, gpt, "--budget", "10MB", "-o", tmp_path / "a.pgpk", "--quiet",
-                           "--calibrate", pattern, "--sensitivity-out", tmp_path / "s.json")
+                           "--calibrate", pattern, "--stats-out", tmp_path / "s.json")
         assert code == 2 and not (tmp_path / "a.pgpk").exists() and not (tmp_path / "s.json").exists()
         one_error_line(err, "validation")
 
@@ -375,13 +375,13 @@ def test_sigkill_leftover_is_named_and_cleaned(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["other.bin"]
 
 
-def test_sensitivity_out_is_not_written_when_the_budget_fails(gpt, tmp_path, capsys):
+def test_stats_out_is_not_written_when_the_budget_fails(gpt, tmp_path, capsys):
     data = tmp_path / "data"
     data.mkdir()
     write_shard(data / "fineweb_train_000000.bin", np.arange(300, dtype=np.uint16) % 64)
     code, _, err = run(pack_cli, capsys, gpt, "--budget", "100", "-o", tmp_path / "a.pgpk", "--quiet",
                        "--calibrate", data / "fineweb_train_*.bin", "--calibration-tokens", "64",
-                       "--calibration-seq-len", "16", "--device", "cpu", "--sensitivity-out", tmp_path / "s.json",
+                       "--calibration-seq-len", "16", "--device", "cpu", "--stats-out", tmp_path / "s.safetensors",
                        "--plan-out", tmp_path / "p.json")
     assert code == 2
     one_error_line(err, "cannot be met")

@@ -7,7 +7,8 @@ It runs the real commands one after another, exactly as a user would:
                              the challenge's settings, write challenge-format shards
     2. pgolf-train           train a small baseline-architecture GPT on the CPU for a few minutes
     3. pgolf-pack            pack it under a budget scaled to the model (4 bits per weight), with
-                             damage weighted by loss sensitivities measured on training tokens
+                             matrices quantized with error feedback and bytes allocated by predicted loss, both
+                             from statistics collected on training tokens
     4. pgolf-analyze         write the entropy / Shannon-floor report with plots
     5. pgolf-verify          score checkpoint and artifact on the validation split (val_bpb)
 
@@ -99,7 +100,7 @@ def _main(args: argparse.Namespace) -> int:
                                           str(out / "final_model.pgpk"), "--plan-out", str(out / "plan.json"),
                                           "--calibrate", str(data / "fineweb_train_*.bin"), "--calibration-tokens",
                                           "8192", "--calibration-seq-len", "256", "--device", "cpu",
-                                          "--sensitivity-out", str(out / "sensitivity.json"), "--json", "--quiet"],
+                                          "--stats-out", str(out / "calibration.safetensors"), "--json", "--quiet"],
                                     logs / "pack.log", t))
     analysis = _json_line(_step("analyze", py + ["pgolf_pack.cli.analyze", str(ckpt), "--out", str(out / "analysis"),
                                                  "--budget", str(budget), "--json", "--quiet"], logs / "analyze.log", t))

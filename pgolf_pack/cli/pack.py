@@ -33,7 +33,8 @@ EPILOG = f"""examples:
   pgolf-pack final_model.pt --budget 16000000 --code train_gpt.py
   pgolf-pack final_model.pt --budget 16MB --plan-out plan.json --json > report.json
   pgolf-pack final_model.pt --budget 16MB --force 'tok_emb.weight=fp16' --schemes step:0.05,step:0.1,int6:std12.85
-  pgolf-pack final_model.pt --budget 16MB --calibrate 'data/fineweb_train_*.bin'   # loss-aware: ~half the bpb loss
+  pgolf-pack final_model.pt --budget 16MB --calibrate 'data/fineweb_train_*.bin' --stats-out stats.safetensors   # loss-aware
+  pgolf-pack final_model.pt --budget 12MB --stats-in stats.safetensors   # another budget, same statistics
 
 {EXIT_CODES_HELP}"""
 
@@ -53,15 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan-in", type=Path, metavar="PLAN", help="follow this plan instead of searching")
     p.add_argument("--sensitivity", type=Path, metavar="JSON",
                    help='damage weights: {"name or glob": weight}, default weight 1')
-    cal = p.add_argument_group("calibration (loss-aware damage; training data only)")
+    cal = p.add_argument_group("calibration (loss-aware packing; training data only)")
     cal.add_argument("--calibrate", metavar="GLOB",
-                     help="measure each tensor's loss sensitivity on these training shards and weight damage by it")
-    cal.add_argument("--calibration-tokens", type=positive_int, default=8192, help="training tokens used (default 8192)")
-    cal.add_argument("--calibration-seq-len", type=positive_int, default=1024, help="sequence length (default 1024)")
+                     help="collect Hessians and gradient energies on these training shards, quantize matrices with "
+                          "error feedback and plan on predicted loss")
+    cal.add_argument("--calibration-tokens", type=positive_int, default=None,
+                     help="training tokens used (default 65536: about a minute for a 17M model on 2 idle CPU cores)")
+    cal.add_argument("--calibration-seq-len", type=positive_int, default=None, help="sequence length (default 1024)")
     cal.add_argument("--model", metavar="MODULE:FACTORY",
                      help="model factory for calibration (default: the baseline GPT inferred from shapes)")
     cal.add_argument("--device", default="auto", help="calibration device: auto, cpu or cuda")
-    cal.add_argument("--sensitivity-out", type=Path, metavar="JSON", help="write the measured weights here")
+    cal.add_argument("--stats-out", type=Path, metavar="FILE", help="save the calibration statistics (safetensors)")
+    cal.add_argument("--stats-in", type=Path, metavar="FILE",
+                     help="reuse statistics saved by --stats-out instead of calibrating again")
     p.add_argument("--schemes", metavar="SPEC,...", help="restrict the candidates of float tensors to these specs")
     p.add_argument("--force", action="append", default=[], metavar="PATTERN=SPEC",
                    help="store tensors whose name matches the glob PATTERN with SPEC (repeatable)")
@@ -79,17 +84,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     output = args.output or args.checkpoint.with_suffix(".pgpk")
-    if args.sensitivity and args.calibrate:
-        raise InputError("pass either --sensitivity or --calibrate, not both")
-    if args.sensitivity_out and not args.calibrate:
-        raise InputError("--sensitivity-out saves what --calibrate measures; pass --calibrate too")
+    if args.sensitivity and (args.calibrate or args.stats_in):
+        raise InputError("pass either --sensitivity or --calibrate/--stats-in, not both")
+    if args.calibrate and args.stats_in:
+        raise InputError("pass either --calibrate or --stats-in, not both")
+    if args.plan_in and (args.calibrate or args.stats_in):
+        raise InputError("--plan-in cannot be combined with --calibrate/--stats-in (the plan's candidates are re-measured)")
+    if args.stats_out and not args.calibrate:
+        raise InputError("--stats-out saves what --calibrate measures; pass --calibrate too")
     shards = training_files(args.calibrate) if args.calibrate else []  # refuses validation data up front
     inputs = [("checkpoint", args.checkpoint)] + [("--code", c) for c in args.code]
-    inputs += [(opt, path) for opt, path in (("--plan-in", args.plan_in), ("--sensitivity", args.sensitivity)) if path]
+    inputs += [(opt, path) for opt, path in (("--plan-in", args.plan_in), ("--sensitivity", args.sensitivity),
+                                             ("--stats-in", args.stats_in)) if path]
     inputs += [("--calibrate", f) for f in shards]
     outputs = [("-o" if args.output else "the default output (CHECKPOINT.pgpk; pass -o)", output)]
-    outputs += [(opt, path) for opt, path in (("--plan-out", args.plan_out), ("--sensitivity-out", args.sensitivity_out))
-                if path]
+    outputs += [(opt, path) for opt, path in (("--plan-out", args.plan_out), ("--stats-out", args.stats_out)) if path]
     check_outputs(outputs, inputs)  # before any work: nothing is written unless everything succeeds
     code_bytes = code_size(args.code)
     if args.embed_loader:
@@ -100,24 +109,26 @@ def _main(args: argparse.Namespace) -> int:
     state_dict = load_state_dict(args.checkpoint, trust_pickle=args.trust_pickle)
     plan = Plan.from_json(read_text(args.plan_in, "plan"), str(args.plan_in)) if args.plan_in else None
     sens = load_sensitivities(args.sensitivity) if args.sensitivity else []
-    measured = None
-    if args.calibrate:
-        from pgolf_pack.sensitivity import calibration_tokens, measure_sensitivities
-
-        tokens = calibration_tokens(args.calibrate, args.calibration_tokens)
-        measured = measure_sensitivities(state_dict, tokens, model=args.model, seq_len=args.calibration_seq_len,
-                                         device=args.device, progress=progress("calibrating", not args.quiet and sys.stderr.isatty()))
-        sens = list(measured.items())
     specs_for = _specs_for(args.schemes, args.force)
     show_progress = not args.quiet and sys.stderr.isatty()
-    result = pack_checkpoint(state_dict, args.budget, code_bytes=code_bytes, plan=plan, sensitivities=sens,
-                             specs_for=specs_for, threads=args.threads,
-                             progress=progress("planning", show_progress))
+    stats = None
+    if args.calibrate or args.stats_in:
+        from pgolf_pack.lossaware import calibrated_pack
+
+        result, stats = calibrated_pack(state_dict, args.budget, code_bytes=code_bytes, calibrate=args.calibrate,
+                                        stats_in=args.stats_in, tokens=args.calibration_tokens,
+                                        seq_len=args.calibration_seq_len, model=args.model, device=args.device,
+                                        specs_for=specs_for, threads=args.threads, show_progress=show_progress,
+                                        warn=lambda line: print(printable(line), file=sys.stderr))
+    else:
+        result = pack_checkpoint(state_dict, args.budget, code_bytes=code_bytes, plan=plan, sensitivities=sens,
+                                 specs_for=specs_for, threads=args.threads,
+                                 progress=progress("planning", show_progress))
     files = [(output, result.data)]
     if args.plan_out:
         files.append((args.plan_out, result.plan.to_json().encode()))
-    if args.sensitivity_out and measured is not None:
-        files.append((args.sensitivity_out, dumps_json(measured, indent=1).encode()))
+    if args.stats_out and stats is not None:
+        files.append((args.stats_out, stats.to_bytes()))
     write_all(files)  # all or nothing
     if args.json:
         print(dumps_json(report_json(result, output, args.code)))

@@ -1,0 +1,256 @@
+"""Loss-aware packing: candidates quantized with error feedback, damage in predicted loss.
+
+With calibration statistics (`pgolf_pack.calibration`) every candidate of a matrix that has a
+Hessian is quantized by error feedback on its own grid (`pgolf_pack.quant.gptq`); per row, the
+plain rounding is kept where it has the smaller Hessian-weighted error, so no error-feedback
+candidate is ever worse than rounding to nearest in that metric (the rate-aware ones trade error
+for bytes on purpose). Rate-aware variants ("SPEC~r<μ>") add points
+between the steps: λ = μ · 2 ln 2 · (damage per weight of the plain error-feedback candidate),
+the slope of a uniform quantizer's damage against bits per weight at that step, so μ = 1 trades
+bits for error at about the rate the planner would. Every candidate's damage is the predicted
+loss increase in nats per token (`LossModel.damage`), so the planner (unchanged: exact coded
+bytes, Lagrangian hull, never over budget) allocates bytes by loss.
+
+Each candidate is encoded once; the chosen ones are assembled into the artifact as they were
+measured, so its bytes are the planned bytes exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+
+from pgolf_pack.artifact.writer import EncodedTensor, encode_artifact, encode_tensor
+from pgolf_pack.calibration import CalibrationStats, LossModel
+from pgolf_pack.checkpoint import check_state_dict
+from pgolf_pack.errors import BudgetError, InputError
+from pgolf_pack.pack import PackResult, TensorReport
+from pgolf_pack.planner import Candidate, TensorPlan, default_specs, is_finite, plan_from
+from pgolf_pack.quant import QuantSpec, Quantized, RowStats, dequantize, quantize
+from pgolf_pack.quant.gptq import quantize_feedback, rate_aware, row_errors
+from pgolf_pack.text import printable
+
+# Rate-aware variants tried per quantized candidate of a matrix with a Hessian. They double the
+# quantization time; without them the demo model packed at 1.5 bits/weight lost 0.25 bpb instead
+# of 0.05 (BENCHMARKS.md, "Loss-aware packing").
+RATE_MUS = (1.0,)
+# ... and only for coarse grids (step >= 0.3 row std, pent, tern, int2-int4), where they matter:
+# at the fine end they were slightly worse and would cost most of the time.
+RATE_MIN_STEP = 0.3
+
+
+def rate_aware_worthy(spec: QuantSpec) -> bool:
+    """Whether a candidate gets rate-aware variants (coarse grids only, see RATE_MIN_STEP)."""
+    if spec.scheme == "step":
+        return spec.k >= RATE_MIN_STEP
+    return spec.scheme in ("pent", "tern") or (spec.scheme == "int" and spec.bits <= 4)
+RATE_MARK = "~r"
+
+
+def base_spec(label: str) -> str:
+    """The QuantSpec text of a candidate label ("step:0.1~r1" -> "step:0.1")."""
+    return label.split(RATE_MARK, 1)[0]
+
+
+class Evaluated:
+    """Candidates of every tensor, with each candidate's encoding kept for assembly."""
+
+    def __init__(self, tensors: list[TensorPlan], encoded: dict[str, dict[str, tuple[EncodedTensor, float]]]):
+        self.tensors = tensors
+        self.encoded = encoded  # name -> label -> (encoding, unweighted squared error)
+
+
+def evaluate_calibrated(
+    state_dict: Mapping[str, torch.Tensor],
+    loss: LossModel,
+    *,
+    specs_for: Callable[[str, torch.Tensor], list[str]] | None = None,
+    rate_mus: Iterable[float] = RATE_MUS,
+    threads: int | None = None,
+    progress: Callable[[Iterable], Iterable] | None = None,
+) -> Evaluated:
+    """Every tensor's candidates with exact bytes and predicted-loss damage (the expensive part)."""
+    specs_for = specs_for or (lambda name, t: default_specs(t))
+    mus = tuple(rate_mus)
+    items = list(state_dict.items())
+    previous = [""] + [name for name, _ in items[:-1]]
+
+    def one(i: int) -> tuple[TensorPlan, dict]:
+        name, tensor = items[i]
+        found = _candidates(name, tensor, list(dict.fromkeys(specs_for(name, tensor))), loss, mus)
+        cands = [Candidate(label, e.cost(previous[i]), dmg, len(e.record(previous[i])))
+                 for label, (e, dmg, _) in found.items()]
+        return (TensorPlan(name, tuple(tensor.shape), tensor.numel(), 1.0, cands),
+                {label: (e, sq) for label, (e, _, sq) in found.items()})
+
+    workers = max(1, threads or os.cpu_count() or 1)
+    torch_threads = torch.get_num_threads()
+    if workers > 1:
+        torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            results = pool.map(one, range(len(items)))
+            done = list(progress(results) if progress else results)
+    finally:
+        torch.set_num_threads(torch_threads)
+    return Evaluated([t for t, _ in done], {t.name: enc for t, enc in done})
+
+
+def _raw(name: str, tensor: torch.Tensor) -> EncodedTensor:
+    return encode_tensor(name, quantize(tensor, QuantSpec("raw")), threads=1)
+
+
+def _candidates(name: str, tensor: torch.Tensor, specs: list[str], loss: LossModel,
+                mus: tuple[float, ...]) -> dict[str, tuple[EncodedTensor, float, float]]:
+    """label -> (encoding, predicted-loss damage, squared error) of one tensor's candidates."""
+    out: dict[str, tuple[EncodedTensor, float, float]] = {}
+    if not is_finite(tensor):  # NaN/Inf: stored exactly or refused, as the plain planner does
+        if not any(QuantSpec.parse(s).is_passthrough for s in specs):
+            raise InputError(f"tensor '{printable(name)}' holds NaN or Inf values, which only 'raw' stores (exactly); "
+                             "allow a passthrough for it instead of forcing a quantized scheme")
+        specs = ["raw"]
+    if not tensor.is_floating_point():
+        for text in specs:
+            if text != "raw":
+                raise InputError(f"tensor '{printable(name)}' has dtype {tensor.dtype}; only 'raw' can store it")
+            out[text] = (_raw(name, tensor), 0.0, 0.0)
+        return out
+    w = tensor.detach().float()
+    stats = RowStats.of(tensor) if tensor.numel() > 1 else None
+    feedback: list[tuple[str, QuantSpec]] = []
+    for text in specs:
+        if text == "raw":
+            out[text] = (_raw(name, tensor), 0.0, 0.0)
+            continue
+        spec = QuantSpec.parse(text)
+        if (tensor.dim() == 0 or tensor.numel() == 0) and not spec.is_passthrough:
+            raise InputError(f"tensor '{name}' is a scalar or empty; store it as fp32, fp16 or bf16")
+        if not spec.is_passthrough and loss.has_hessian(name):
+            feedback.append((text, spec))
+            continue
+        q = quantize(tensor, spec, stats)
+        out[text] = _measured(name, tensor, w, q, loss)
+    if feedback:
+        for label, q, errors in _error_feedback(name, w, feedback, stats, loss, mus):
+            out[label] = _measured(name, tensor, w, q, loss, errors if tensor.dtype == torch.float32 else None)
+    order = {t: i for i, t in enumerate(specs)}
+    return dict(sorted(out.items(), key=lambda kv: (order.get(base_spec(kv[0]), 0), kv[0])))
+
+
+def _restored(tensor: torch.Tensor, q: Quantized) -> torch.Tensor:
+    """What a loader returns, as float32: the reconstruction cast to the tensor's own dtype."""
+    r = dequantize(q)
+    return r if tensor.dtype == torch.float32 else r.to(tensor.dtype).float()
+
+
+def _measured(name: str, tensor: torch.Tensor, w: torch.Tensor, q: Quantized, loss: LossModel,
+              row_errors: torch.Tensor | None = None) -> tuple[EncodedTensor, float, float]:
+    """(encoding, damage, squared error); `row_errors` (each row's ΔW H ΔWᵀ, when already known
+    for exactly this reconstruction) saves the Hessian product."""
+    exact = q.spec.scheme == "fp32" and tensor.dtype == torch.float32
+    delta = _restored(tensor, q) - w
+    damage = 0.0 if exact else loss.damage(name, delta, row_errors)
+    squared = 0.0 if exact else float(delta.double().square().sum())
+    return encode_tensor(name, q, threads=1), damage, squared
+
+
+def _error_feedback(name: str, w: torch.Tensor, labelled: list[tuple[str, QuantSpec]], stats: RowStats | None,
+                    loss: LossModel, mus: tuple[float, ...]) -> list[tuple[str, Quantized, torch.Tensor]]:
+    """(label, quantized, row errors) for each spec by error feedback, and its rate-aware variants."""
+    labels, specs = [t for t, _ in labelled], [s for _, s in labelled]
+    fb = quantize_feedback(w, specs, loss.hessian(name), stats, hessian32=loss.hessian32(name))
+    rows = w.shape[0]
+
+    def part(errors: torch.Tensor, i: int) -> torch.Tensor:
+        return errors[i * rows : (i + 1) * rows]
+
+    out = [(label, fb.part(i), part(fb.errors, i)) for i, label in enumerate(labels)]
+    coarse = [i for i, spec in enumerate(specs) if rate_aware_worthy(spec)]
+    if not mus or not coarse:
+        return out
+    sub = fb.subset(coarse) if len(coarse) < len(specs) else fb
+    weights = loss.row_weights(name).repeat(len(coarse))
+    for mu in mus:
+        # λ from each plain candidate's damage per weight, in nats per bit; per row it is divided by
+        # the row's loss weight, since the rounding cost is in units of Hessian-weighted error
+        lam = torch.cat([torch.full((rows,), mu * 2 * math.log(2) * float((part(weights, i) * part(sub.errors, i)).sum())
+                                    / w.numel(), dtype=torch.float64) for i in range(len(coarse))])
+        lam_rows = torch.where(weights > 0, lam / weights.clamp_min(1e-300), torch.full_like(lam, 1e30))
+        ra = rate_aware(sub, lam_rows)
+        errors = row_errors(ra.float() * sub.scales[:, None] - sub.stacked, loss.hessian32(name))
+        out += [(f"{labels[c]}{RATE_MARK}{mu:g}", sub.part(i, ra), part(errors, i)) for i, c in enumerate(coarse)]
+    return out
+
+
+def pack_calibrated(evaluated: Evaluated, state_dict: Mapping[str, torch.Tensor], budget: int,
+                    *, code_bytes: int = 0) -> PackResult:
+    """Plan on the evaluated candidates and assemble the artifact from their encodings."""
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
+        raise InputError(f"budget must be a positive whole number of bytes, got {budget!r}")
+    plan = plan_from(evaluated.tensors, budget, code_bytes)
+    encoded, reports = [], []
+    for name, tensor in state_dict.items():
+        e, squared = evaluated.encoded[name][plan.specs[name]]
+        encoded.append(e)
+        reports.append(TensorReport(name, tuple(tensor.shape), plan.specs[name],
+                                    8.0 * e.blob_bytes / max(1, tensor.numel()), e.blob_bytes, e.floor_bits / 8.0,
+                                    squared))
+    data = encode_artifact(encoded)
+    if len(data) + code_bytes > budget:
+        raise BudgetError(f"the plan needs {len(data) + code_bytes:,} bytes, over the budget of {budget:,} "
+                          f"(artifact {len(data):,} + code {code_bytes:,})")
+    return PackResult(data, plan, reports, code_bytes, budget)
+
+
+def calibrated_pack(
+    state_dict: Mapping[str, torch.Tensor],
+    budget: int,
+    *,
+    code_bytes: int = 0,
+    calibrate: str | None = None,
+    stats_in: str | None = None,
+    tokens: int | None = None,
+    seq_len: int | None = None,
+    model: str | None = None,
+    device: str = "auto",
+    specs_for: Callable[[str, torch.Tensor], list[str]] | None = None,
+    threads: int | None = None,
+    show_progress: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> tuple[PackResult, CalibrationStats]:
+    """`pgolf-pack --calibrate` / `--stats-in`: statistics (collected or loaded), loss-aware
+    candidates, plan and artifact, and the statistics (for --stats-out: the caller writes them
+    with the artifact, so a failed pack leaves neither)."""
+    from pgolf_pack.calibration import DEFAULT_SEQ_LEN, DEFAULT_TOKENS, calibration_tokens, collect_stats
+
+    state_dict = check_state_dict(state_dict)
+    if stats_in:
+        stats = CalibrationStats.load(stats_in)
+    elif calibrate:
+        toks = calibration_tokens(calibrate, tokens or DEFAULT_TOKENS)
+        stats = collect_stats(state_dict, toks, model=model, seq_len=seq_len or DEFAULT_SEQ_LEN, device=device,
+                              progress=_bar("calibrating", "seq", show_progress))
+    else:
+        raise InputError("loss-aware packing needs --calibrate GLOB or --stats-in FILE")
+    loss = LossModel.of(stats, state_dict, warn=warn)
+    evaluated = evaluate_calibrated(state_dict, loss, specs_for=specs_for, threads=threads,
+                                    progress=_bar("quantizing", "tensor", show_progress))
+    return pack_calibrated(evaluated, state_dict, budget, code_bytes=code_bytes), stats
+
+
+def _bar(desc: str, unit: str, enabled: bool) -> Callable[[Iterable], Iterable] | None:
+    if not enabled:
+        return None
+
+    def wrap(items: Iterable) -> Iterable:
+        import sys
+
+        from tqdm import tqdm
+
+        return tqdm(items, desc=desc, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    return wrap

@@ -1,0 +1,31 @@
+"""Small non-baseline models for calibration tests, loaded through --model calib_models:<factory>."""
+
+import torch
+
+
+class TinyMLPLM(torch.nn.Module):
+    """Embedding -> LayerNorm -> Linear+GELU -> Linear -> separate head; one tensor it never reads.
+
+    Not the baseline GPT: untied head with a bias, a LayerNorm with weight and bias, nn.Linear
+    layers and an `unused` matrix that calibration cannot place."""
+
+    def __init__(self, vocab: int = 32, dim: int = 16, hidden: int = 32):
+        super().__init__()
+        self.embed = torch.nn.Embedding(vocab, dim)
+        self.norm = torch.nn.LayerNorm(dim)
+        self.up = torch.nn.Linear(dim, hidden, bias=False)
+        self.down = torch.nn.Linear(hidden, dim, bias=False)
+        self.head = torch.nn.Linear(dim, vocab)
+        self.unused = torch.nn.Parameter(torch.randn(4, 4))
+
+    def forward_logits(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm(self.embed(x))
+        h = h + self.down(torch.nn.functional.gelu(self.up(h)))
+        return self.head(h)
+
+
+def tiny_mlp_lm(state_dict):
+    vocab, dim = state_dict["embed.weight"].shape
+    model = TinyMLPLM(vocab, dim, state_dict["up.weight"].shape[0])
+    model.load_state_dict(state_dict)
+    return model

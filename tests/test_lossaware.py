@@ -1,0 +1,232 @@
+"""Loss-aware packing: error feedback on our grids, rate-aware rounding, calibration statistics
+from training shards only, and pgolf-pack --calibrate / --stats-in end to end."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pgolf_pack.artifact import load_artifact, decode_artifact
+from pgolf_pack.calibration import CalibrationStats, LossModel, calibration_tokens, collect_stats
+from pgolf_pack.cli import pack as pack_cli
+from pgolf_pack.errors import CorruptDataError, InputError
+from pgolf_pack.quant import QuantSpec, quantize
+from pgolf_pack.quant.gptq import RateTerm, code_lengths, error_feedback, factor, quantize_feedback, row_errors
+from pgolf_pack.shards import write_shard
+
+SPECS = ["int6:max", "int4:std3", "int8:max:fp16", "pent", "tern", "step:0.3", "step:0.05"]
+MODEL = "calib_models:tiny_mlp_lm"
+
+
+def _hessian(cols: int, seed: int, correlation: float = 0.9) -> torch.Tensor:
+    """A correlated positive-definite Hessian, like the input moments of a trained layer."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(4 * cols, cols, generator=g, dtype=torch.float64)
+    x = x + correlation * torch.randn(4 * cols, 1, generator=g, dtype=torch.float64)  # a shared direction
+    return x.T @ x / x.shape[0]
+
+
+@pytest.mark.parametrize("text", SPECS)
+def test_identity_hessian_is_round_to_nearest_exactly(text):
+    w = torch.randn(24, 40, generator=torch.Generator().manual_seed(1))
+    spec = QuantSpec.parse(text)
+    fb = quantize_feedback(w, [spec], torch.eye(40, dtype=torch.float64))
+    rtn = quantize(w, spec)
+    # the raw error feedback (no per-row fallback) already equals rounding to nearest
+    raw = error_feedback(w, rtn.scales, torch.full((24,), float(spec.qmax)), factor(torch.eye(40, dtype=torch.float64)))
+    assert torch.equal(raw, rtn.symbols)
+    assert torch.equal(fb.part(0).symbols, rtn.symbols)
+    assert torch.equal(fb.part(0).scales, rtn.scales)
+
+
+@given(rows=st.integers(1, 12), cols=st.integers(2, 40), seed=st.integers(0, 2**16), text=st.sampled_from(SPECS),
+       spread=st.floats(0.01, 100.0))
+def test_error_feedback_never_has_more_hessian_error_than_rounding(rows, cols, seed, text, spread):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(rows, cols, generator=g) * spread
+    h = _hessian(cols, seed)
+    spec = QuantSpec.parse(text)
+    fb = quantize_feedback(w, [spec], h)
+    rtn = quantize(w, spec)
+    h32 = h.float()
+    ef_err = row_errors(fb.part(0).symbols.float() * rtn.scales[:, None] - w, h32)
+    rtn_err = row_errors(rtn.symbols.float() * rtn.scales[:, None] - w, h32)
+    assert (ef_err <= rtn_err).all()
+    assert torch.equal(ef_err, fb.errors)
+    assert int(fb.part(0).symbols.abs().max()) <= spec.qmax
+
+
+def test_error_feedback_cuts_hessian_error_on_correlated_inputs():
+    """Not just 'never worse': on a layer with correlated inputs it removes most of the error."""
+    w = torch.randn(64, 96, generator=torch.Generator().manual_seed(3))
+    h = _hessian(96, 3, correlation=3.0)
+    for text in ("step:0.3", "int4:std3"):
+        spec = QuantSpec.parse(text)
+        fb = quantize_feedback(w, [spec], h)
+        rtn = quantize(w, spec)
+        rtn_err = row_errors(rtn.symbols.float() * rtn.scales[:, None] - w, h.float())
+        assert float(fb.errors.sum()) < 0.7 * float(rtn_err.sum()), text
+
+
+def test_rate_aware_at_zero_lambda_is_plain_error_feedback():
+    w = torch.randn(32, 48, generator=torch.Generator().manual_seed(4))
+    f = factor(_hessian(48, 4))
+    spec = QuantSpec.parse("step:0.2")
+    q = quantize(w, spec)
+    qmax = torch.full((32,), float(spec.qmax))
+    plain = error_feedback(w, q.scales, qmax, f)
+    bits, offset = code_lengths([plain])
+    zero = RateTerm(torch.zeros(32), bits, torch.zeros(32, dtype=torch.long), offset)
+    assert torch.equal(error_feedback(w, q.scales, qmax, f, rate=zero), plain)
+    # and a positive λ buys a cheaper code (lower order-0 entropy) for more error
+    rated = error_feedback(w, q.scales, qmax, f, rate=RateTerm(torch.full((32,), 0.3), bits,
+                                                                torch.zeros(32, dtype=torch.long), offset))
+
+    def entropy(s):
+        p = torch.bincount((s.flatten() - s.min()).long()).double()
+        p = p[p > 0] / p.sum()
+        return float(-(p * p.log2()).sum())
+
+    assert entropy(rated) < entropy(plain)
+
+
+# --- calibration statistics --------------------------------------------------------------------
+
+
+def _tiny_checkpoint(seed: int = 0) -> dict[str, torch.Tensor]:
+    from calib_models import TinyMLPLM
+
+    torch.manual_seed(seed)
+    return {k: v.detach().clone() for k, v in TinyMLPLM().state_dict().items()}
+
+
+@pytest.fixture()
+def shards(tmp_path):
+    rng = np.random.default_rng(0)
+    write_shard(tmp_path / "fineweb_train_000000.bin", rng.integers(0, 32, 3000).astype(np.uint16))
+    write_shard(tmp_path / "fineweb_val_000000.bin", rng.integers(0, 32, 500).astype(np.uint16))
+    return tmp_path
+
+
+def test_held_out_shards_are_refused(shards):  # no "val" in a test name: it names tmp_path
+    with pytest.raises(InputError, match="validation data may never be used"):
+        calibration_tokens(str(shards / "*.bin"), 50)
+    with pytest.raises(InputError, match="no file matches"):
+        calibration_tokens(str(shards / "none_*.bin"), 50)
+    assert len(calibration_tokens(str(shards / "fineweb_train_*.bin"), 50)) == 51
+
+
+def test_statistics_roles_roundtrip_and_determinism(shards, tmp_path):
+    sd = _tiny_checkpoint()
+    tokens = calibration_tokens(str(shards / "fineweb_train_*.bin"), 512)
+    stats = collect_stats(sd, tokens, model=MODEL, seq_len=64, device="cpu")
+    # roles found by hooks: linear maps get Hessians, the table its row statistics, the rest a diagonal Fisher
+    assert set(stats.hessian) == {"up.weight", "down.weight", "head.weight"}
+    assert set(stats.table_energy) == {"embed.weight"}
+    assert {"norm.weight", "norm.bias", "head.bias"} <= set(stats.diag_fisher)
+    assert stats.tokens == 512 and float(stats.table_count["embed.weight"].sum()) == 512
+    h = stats.hessian["up.weight"]
+    eig = torch.linalg.eigvalsh(h)  # positive semi-definite up to float32 rounding (LayerNorm inputs: rank n-1)
+    assert h.dtype == torch.float64 and torch.allclose(h, h.T) and float(eig.min()) > -1e-6 * float(eig.max())
+    path = tmp_path / "stats.safetensors"
+    stats.save(path)
+    back = CalibrationStats.load(path)
+    assert back.tokens == stats.tokens
+    for kind in CalibrationStats._KINDS:
+        a, b = getattr(stats, kind), getattr(back, kind)
+        assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+    again = collect_stats(sd, tokens, model=MODEL, seq_len=64, device="cpu")
+    assert all(torch.equal(again.hessian[k], stats.hessian[k]) for k in stats.hessian)
+    assert all(torch.equal(again.out_energy[k], stats.out_energy[k]) for k in stats.out_energy)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CorruptDataError):
+        CalibrationStats.load(bad)
+    with pytest.raises(InputError, match="another model"):
+        LossModel.of(stats, {"up.weight": torch.zeros(3, 3)})
+
+
+def test_predicted_damage_tracks_the_real_loss(tmp_path):
+    """The predicted damage of a perturbation matches the measured loss increase of a trained model."""
+    import torch.nn.functional as F
+
+    from calib_models import TinyMLPLM, tiny_mlp_lm
+
+    rng = np.random.default_rng(1)
+    trans = rng.dirichlet(np.full(32, 0.2), size=32)  # a Markov chain: something to learn
+    seq = [0]
+    for _ in range(4096):
+        seq.append(rng.choice(32, p=trans[seq[-1]]))
+    write_shard(tmp_path / "train_000000.bin", np.array(seq, dtype=np.uint16))
+    tokens = calibration_tokens(str(tmp_path / "train_*.bin"), 4096)
+    x = torch.from_numpy(tokens[:-1].astype(np.int64)).view(-1, 64)
+    y = torch.from_numpy(tokens[1:].astype(np.int64)).view(-1, 64)
+    torch.manual_seed(1)
+    model = TinyMLPLM()
+    params = list(model.parameters())
+    moments = [torch.zeros_like(p) for p in params]
+    for _ in range(100):  # RMSprop by hand (torch.optim's import alone takes seconds)
+        grads = torch.autograd.grad(F.cross_entropy(model.forward_logits(x[:32]).flatten(0, 1), y[:32].flatten()), params,
+                                    allow_unused=True, materialize_grads=True)
+        with torch.no_grad():
+            for p, m, g in zip(params, moments, grads):
+                m.mul_(0.9).add_(0.1 * g.square())
+                p.sub_(0.02 * g / (m.sqrt() + 1e-8))
+    sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    loss_model = LossModel.of(collect_stats(sd, tokens, model=MODEL, seq_len=64, device="cpu"), sd)
+
+    def loss(state):
+        with torch.no_grad():
+            net = tiny_mlp_lm(state).double()
+            return float(F.cross_entropy(net.forward_logits(x).flatten(0, 1), y.flatten()))
+
+    base = loss(sd)
+    for name in ("up.weight", "down.weight", "head.weight", "embed.weight"):
+        delta = 0.2 * sd[name].std() * torch.randn(sd[name].shape, generator=torch.Generator().manual_seed(5))
+        measured = (loss(sd | {name: sd[name] + delta}) + loss(sd | {name: sd[name] - delta})) / 2 - base
+        predicted = loss_model.damage(name, delta)
+        assert 0.5 < predicted / measured < 2, (name, predicted, measured)
+
+
+# --- pgolf-pack --calibrate end to end ---------------------------------------------------------------
+
+
+def test_pack_calibrated_with_a_non_baseline_model(shards, tmp_path, capsys):
+    sd = _tiny_checkpoint()
+    ckpt = tmp_path / "model.pt"
+    torch.save(sd, ckpt)
+    stats, a, b, c = (tmp_path / n for n in ("s.safetensors", "a.pgpk", "b.pgpk", "c.pgpk"))
+    budget = "3000"
+    common = [str(ckpt), "--budget", budget, "--model", MODEL, "--quiet"]
+    args = ["--calibrate", str(shards / "fineweb_train_*.bin"), "--calibration-tokens", "512",
+            "--calibration-seq-len", "64", "--device", "cpu"]
+    assert pack_cli.main(common + args + ["--stats-out", str(stats), "-o", str(a)]) == 0
+    err = capsys.readouterr().err
+    assert "cannot place 'unused'" in err and err.count("cannot place") == 1
+    assert a.stat().st_size <= 3000 and list(load_artifact(a)) == list(sd)
+    assert pack_cli.main(common + ["--stats-in", str(stats), "-o", str(b)]) == 0  # same statistics, same bytes
+    assert pack_cli.main(common + args + ["-o", str(c)]) == 0  # calibrating again: deterministic
+    assert a.read_bytes() == b.read_bytes() == c.read_bytes()
+    # validation shards are refused on the command line too (one line, exit code 2, nothing written)
+    d = tmp_path / "d.pgpk"
+    assert pack_cli.main(common + ["--calibrate", str(shards / "*.bin"), "-o", str(d)]) == 2
+    assert "validation data may never be used" in capsys.readouterr().err and not d.exists()
+
+
+def test_calibrated_plan_is_never_over_budget_and_spends_bytes_on_loss(shards, tmp_path):
+    from pgolf_pack.lossaware import evaluate_calibrated, pack_calibrated
+
+    sd = _tiny_checkpoint(2)
+    tokens = calibration_tokens(str(shards / "fineweb_train_*.bin"), 512)
+    loss_model = LossModel.of(collect_stats(sd, tokens, model=MODEL, seq_len=64, device="cpu"), sd)
+    evaluated = evaluate_calibrated(sd, loss_model, threads=1)
+    previous = None
+    for budget in (2500, 3000, 4000, 6000):
+        r = pack_calibrated(evaluated, sd, budget)
+        assert r.total_bytes <= budget
+        damage = r.plan.estimated_damage
+        assert previous is None or damage <= previous
+        previous = damage
+        assert decode_artifact(r.data).tensors().keys() == sd.keys()
+    assert any("~r" in c.spec for t in evaluated.tensors for c in t.candidates)
