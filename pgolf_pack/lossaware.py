@@ -100,10 +100,6 @@ def evaluate_calibrated(
     return Evaluated([t for t, _ in done], {t.name: enc for t, enc in done})
 
 
-def _raw(name: str, tensor: torch.Tensor) -> EncodedTensor:
-    return encode_tensor(name, quantize(tensor, QuantSpec("raw")), threads=1)
-
-
 def _candidates(name: str, tensor: torch.Tensor, specs: list[str], loss: LossModel,
                 mus: tuple[float, ...]) -> dict[str, tuple[EncodedTensor, float, float]]:
     """label -> (encoding, predicted-loss damage, squared error) of one tensor's candidates."""
@@ -113,22 +109,16 @@ def _candidates(name: str, tensor: torch.Tensor, specs: list[str], loss: LossMod
             raise InputError(f"tensor '{printable(name)}' holds NaN or Inf values, which only 'raw' stores (exactly); "
                              "allow a passthrough for it instead of forcing a quantized scheme")
         specs = ["raw"]
-    if not tensor.is_floating_point():
-        for text in specs:
-            if text != "raw":
-                raise InputError(f"tensor '{printable(name)}' has dtype {tensor.dtype}; only 'raw' can store it")
-            out[text] = (_raw(name, tensor), 0.0, 0.0)
-        return out
+    if not tensor.is_floating_point():  # only raw stores it; quantize says so for anything else
+        return {text: (encode_tensor(name, quantize(tensor, QuantSpec.parse(text)), threads=1), 0.0, 0.0)
+                for text in specs}
     w = tensor.detach().float()
     stats = RowStats.of(tensor) if tensor.numel() > 1 else None
     feedback: list[tuple[str, QuantSpec]] = []
     for text in specs:
-        if text == "raw":
-            out[text] = (_raw(name, tensor), 0.0, 0.0)
-            continue
         spec = QuantSpec.parse(text)
         if (tensor.dim() == 0 or tensor.numel() == 0) and not spec.is_passthrough:
-            raise InputError(f"tensor '{name}' is a scalar or empty; store it as fp32, fp16 or bf16")
+            raise InputError(f"tensor '{printable(name)}' is a scalar or empty; store it as fp32, fp16 or bf16")
         if not spec.is_passthrough and loss.has_hessian(name):
             feedback.append((text, spec))
             continue
@@ -151,7 +141,7 @@ def _measured(name: str, tensor: torch.Tensor, w: torch.Tensor, q: Quantized, lo
               row_errors: torch.Tensor | None = None) -> tuple[EncodedTensor, float, float]:
     """(encoding, damage, squared error); `row_errors` (each row's ΔW H ΔWᵀ, when already known
     for exactly this reconstruction) saves the Hessian product."""
-    exact = q.spec.scheme == "fp32" and tensor.dtype == torch.float32
+    exact = q.spec.kind.stores_values and (q.spec.kind.value_dtype or tensor.dtype) == tensor.dtype
     delta = _restored(tensor, q) - w
     damage = 0.0 if exact else loss.damage(name, delta, row_errors)
     squared = 0.0 if exact else float(delta.double().square().sum())
