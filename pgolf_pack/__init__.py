@@ -5,6 +5,7 @@ The public API, small on purpose (README.md has the command line)::
     from pgolf_pack import pack_checkpoint, load_artifact, decode_artifact
 
     result = pack_checkpoint(model.state_dict(), 16_000_000, code_bytes=len(code))  # PackResult
+    result, stats = calibrated_pack(model.state_dict(), 16_000_000, calibrate="train_*.bin")  # loss-aware
     open("model.pgpk", "wb").write(result.data)
     tensors = load_artifact("model.pgpk")        # {name: tensor}, original dtypes and shapes
     tensors = decode_artifact(result.data).tensors()
@@ -22,6 +23,7 @@ from pgolf_pack.errors import BudgetError, CorruptDataError, InputError, PgolfPa
 
 if TYPE_CHECKING:
     from pgolf_pack.artifact import Artifact, decode_artifact, load_artifact, read_artifact
+    from pgolf_pack.lossaware import calibrated_pack
     from pgolf_pack.pack import PackResult, pack_checkpoint
     from pgolf_pack.planner import Plan, plan_budget
 
@@ -30,6 +32,7 @@ _LAZY = {
     "load_artifact": "pgolf_pack.artifact", "read_artifact": "pgolf_pack.artifact",
     "PackResult": "pgolf_pack.pack", "pack_checkpoint": "pgolf_pack.pack",
     "Plan": "pgolf_pack.planner", "plan_budget": "pgolf_pack.planner",
+    "calibrated_pack": "pgolf_pack.lossaware",
 }
 
 __all__ = ["__version__", "BudgetError", "CorruptDataError", "InputError", "PgolfPackError", *_LAZY]
