@@ -65,23 +65,8 @@ def baseline_int8_zlib(sd: dict[str, torch.Tensor]) -> tuple[int, dict[str, torc
 
 def records_int6_brotli(sd: dict[str, torch.Tensor], k_matrix: float = 12.85, k_embed: float = 20.0,
                         small: int = SMALL) -> tuple[int, dict[str, torch.Tensor]]:
-    stored, restored = {}, {}
-    for name, t in sd.items():
-        if not t.is_floating_point():
-            stored[name] = restored[name] = t
-            continue
-        if t.dim() != 2 or t.numel() <= small:
-            stored[name] = t.half()
-            restored[name] = t.half().to(t.dtype)
-            continue
-        w = t.float()
-        embed = "emb" in name
-        qmax, k = (127, k_embed) if embed else (31, k_matrix)
-        scale = (k * w.std(dim=1) / qmax).clamp_min(1e-8).half()
-        q = torch.round(w / scale.float()[:, None]).clamp(-qmax, qmax).to(torch.int8)
-        stored[name + ".q"], stored[name + ".scale"] = q, scale
-        restored[name] = (q.float() * scale.float()[:, None]).to(t.dtype)
-    return len(brotli.compress(_save(stored), quality=11)), restored
+    """The records' grids rounded to nearest: `records_gptq_brotli` without Hessians."""
+    return records_gptq_brotli(sd, {}, matrix_bits=6, k_matrix=k_matrix, embed_bits=8, k_embed=k_embed, small=small)
 
 
 def squared_error(sd: dict[str, torch.Tensor], restored: dict[str, torch.Tensor]) -> float:

@@ -21,8 +21,10 @@ import textwrap
 
 import numpy as np
 
-from pgolf_pack import _rans, rans
-from pgolf_pack._reference import put_varint, table_fields
+from pgolf_pack import rans
+from pgolf_pack._reference import frame_header as header
+from pgolf_pack._reference import seal as sealed
+from pgolf_pack._reference import table_fields, varint
 
 CHILD = textwrap.dedent(
     """
@@ -46,23 +48,6 @@ CHILD = textwrap.dedent(
     print(json.dumps({"delta_kb": status_kb("VmHWM") - before, "seconds": seconds}))
     """
 )
-
-
-def varint(v: int) -> bytes:
-    out = bytearray()
-    put_varint(out, v)
-    return bytes(out)
-
-
-def sealed(body: bytes) -> bytes:
-    return body + _rans.crc32c(body).to_bytes(4, "little")
-
-
-def header(shape, alphabet, precision, tables, run, dtype=1) -> bytes:
-    b = bytearray(b"PGRA\x01") + bytes([dtype, len(shape)])
-    for d in shape:
-        b += varint(d)
-    return bytes(b + varint(0) + varint(alphabet) + bytes([precision]) + varint(tables) + varint(run))
 
 
 def cases():

@@ -184,6 +184,16 @@ void decode_chunk(const ChunkSpan& span, size_t chunk, size_t m, const uint16_t*
     }
     const uint8_t* p = span.data + 4 * size_t(W);
     const uint8_t* const end = span.data + span.size;
+    // The scalar paths' renormalisation: a state below L takes the next 16-bit word.
+    auto refill = [&](uint32_t xn, size_t i) -> uint32_t {
+        if (xn >= kRansL) return xn;
+        if (p == end)
+            fail(Status::Truncated, where + " runs out of words at symbol " + std::to_string(i) + " of " +
+                                        std::to_string(m));
+        xn = (xn << 16) | uint32_t(p[0]) | uint32_t(p[1]) << 8;
+        p += 2;
+        return xn;
+    };
     size_t i = 0;
     if (!tables.slots) {  // binary search over each table's cumulative frequencies
         const unsigned n = tables.precision;
@@ -196,15 +206,7 @@ void decode_chunk(const ChunkSpan& span, size_t chunk, size_t m, const uint16_t*
             const uint32_t slot = xv & mask;
             // the last j with c[j] <= slot; c[0] = 0 and c[span] = M > slot, so c[j + 1] > slot
             const size_t j = size_t(std::upper_bound(c, c + tables.span[t] + 1, slot) - c) - 1;
-            uint32_t xn = (c[j + 1] - c[j]) * (xv >> n) + slot - c[j];
-            if (xn < kRansL) {
-                if (p == end)
-                    fail(Status::Truncated, where + " runs out of words at symbol " + std::to_string(i) + " of " +
-                                                std::to_string(m));
-                xn = (xn << 16) | uint32_t(p[0]) | uint32_t(p[1]) << 8;
-                p += 2;
-            }
-            x[lane] = xn;
+            x[lane] = refill((c[j + 1] - c[j]) * (xv >> n) + slot - c[j], i);
             out[i] = T(offset + tables.first[t] + j);
         }
     } else if (kernel == Kernel::Avx512)
@@ -219,15 +221,7 @@ void decode_chunk(const ChunkSpan& span, size_t chunk, size_t m, const uint16_t*
         const size_t lane = i & (W - 1);
         const uint32_t xv = x[lane];
         const uint32_t idx = (ctx ? uint32_t(ctx[i]) << n : 0) | (xv & mask);
-        uint32_t xn = dec_advance(xv, entry[idx], n);
-        if (xn < kRansL) {
-            if (p == end)
-                fail(Status::Truncated, where + " runs out of words at symbol " + std::to_string(i) + " of " +
-                                            std::to_string(m));
-            xn = (xn << 16) | uint32_t(p[0]) | uint32_t(p[1]) << 8;
-            p += 2;
-        }
-        x[lane] = xn;
+        x[lane] = refill(dec_advance(xv, entry[idx], n), i);
         out[i] = T(offset + symbol[idx]);
     }
     PGOLF_REQUIRE(p == end, Status::TrailingData,

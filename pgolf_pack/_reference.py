@@ -56,6 +56,33 @@ def put_varint(out: bytearray, v: int) -> None:
     out.append(v)
 
 
+def varint(v: int) -> bytes:
+    out = bytearray()
+    put_varint(out, v)
+    return bytes(out)
+
+
+# --- frame header and seal (also what tests, benchmarks and fuzz seeds craft frames with) --
+
+def frame_header(shape, alphabet: int, precision: int, tables: int, run: int, dtype: int = 1,
+                 offset: int = 0) -> bytes:
+    """Magic, version, dtype code, shape, zigzag offset, alphabet, precision, tables, run."""
+    out = bytearray(MAGIC) + bytes([VERSION, dtype, len(shape)])
+    for d in shape:
+        put_varint(out, d)
+    put_varint(out, ((offset << 1) ^ (offset >> 63)) & MASK64)
+    put_varint(out, alphabet)
+    out.append(precision)
+    put_varint(out, tables)
+    put_varint(out, run)
+    return bytes(out)
+
+
+def seal(body: bytes) -> bytes:
+    """The body followed by its CRC32C, as a frame ends."""
+    return body + crc32c(body).to_bytes(4, "little")
+
+
 class Reader:
     def __init__(self, data: bytes):
         self.data, self.pos = data, 0
@@ -415,15 +442,7 @@ def encode(
     if n and not zero_cost:
         for a0 in range(0, n, chunk):
             chunks.append(encode_chunk(idx[a0 : a0 + chunk], ctx[a0 : a0 + chunk], tables, precision, W))
-    out = bytearray(MAGIC)
-    out += bytes([VERSION, CODES[a.dtype], a.ndim])
-    for d in a.shape:
-        put_varint(out, d)
-    put_varint(out, ((lo_signed << 1) ^ (lo_signed >> 63)) & MASK64)
-    put_varint(out, K)
-    out.append(precision)
-    put_varint(out, T)
-    put_varint(out, run)
+    out = bytearray(frame_header(a.shape, K, precision, T, run, CODES[a.dtype], lo_signed))
     for t in tables:
         write_table(out, t)
     out.append(W)
@@ -432,8 +451,7 @@ def encode(
         put_varint(out, len(c))
     for c in chunks:
         out += c
-    out += crc32c(bytes(out)).to_bytes(4, "little")
-    return bytes(out)
+    return seal(bytes(out))
 
 
 def decode(data: bytes, *, contexts: np.ndarray | None = None, max_symbols: int = 1 << 28) -> np.ndarray:

@@ -18,9 +18,7 @@ measured, so its bytes are the planned bytes exactly.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -29,7 +27,7 @@ from pgolf_pack.calibration import CalibrationStats, LossModel
 from pgolf_pack.checkpoint import check_state_dict
 from pgolf_pack.errors import BudgetError, InputError
 from pgolf_pack.pack import PackResult, TensorReport
-from pgolf_pack.planner import Candidate, TensorPlan, default_specs, is_finite, plan_from
+from pgolf_pack.planner import Candidate, TensorPlan, default_specs, is_finite, map_tensors, plan_from
 from pgolf_pack.quant import QuantSpec, Quantized, RowStats, dequantize, quantize
 from pgolf_pack.quant.gptq import quantize_feedback, rate_aware, row_errors
 from pgolf_pack.text import printable
@@ -87,16 +85,7 @@ def evaluate_calibrated(
         return (TensorPlan(name, tuple(tensor.shape), tensor.numel(), 1.0, cands),
                 {label: (e, sq) for label, (e, _, sq) in found.items()})
 
-    workers = max(1, threads or os.cpu_count() or 1)
-    torch_threads = torch.get_num_threads()
-    if workers > 1:
-        torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(workers) as pool:
-            results = pool.map(one, range(len(items)))
-            done = list(progress(results) if progress else results)
-    finally:
-        torch.set_num_threads(torch_threads)
+    done = map_tensors(one, len(items), threads, progress)
     return Evaluated([t for t, _ in done], {t.name: enc for t, enc in done})
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
@@ -36,6 +37,7 @@ from pgolf_pack.quant.spec import PASSTHROUGH
 from pgolf_pack.text import dumps_json, printable
 
 PLAN_FORMAT = "pgolf-plan/1"
+T = TypeVar("T")
 # Step sizes in row standard deviations: from ~8 bits/weight down to ~1.
 STEP_GRID = tuple(round(0.01 * 1.35**i, 5) for i in range(20))
 ANCHORS = ("int8:max", "int6:std12.85")  # the challenge baseline's and the records' styles
@@ -170,7 +172,9 @@ def encode_with(name: str, tensor: torch.Tensor, text: str, threads: int | None 
     if (tensor.dim() == 0 or tensor.numel() == 0) and not spec.is_passthrough:
         raise InputError(f"tensor '{printable(name)}' is a scalar or empty; store it as fp32, fp16 or bf16")
     exact = spec.scheme == "raw" or spec.kind.value_dtype == tensor.dtype
-    if not exact and not is_finite(tensor):
+    # row maxima are NaN or Inf exactly when a row holds one: a pass over rows, not the tensor
+    finite = is_finite(tensor) if stats is None else bool(torch.isfinite(stats.amax).all())
+    if not exact and not finite:
         raise InputError(f"tensor '{printable(name)}' holds NaN or Inf values, which '{text}' cannot store; store it as raw")
     q = quantize(tensor, spec, stats)
     if not tensor.is_floating_point():
@@ -277,15 +281,20 @@ def evaluate_tensors(
         cands = evaluate_candidates(name, tensor, specs_for(name, tensor), previous[i], w, threads=1)
         return TensorPlan(name, tuple(tensor.shape), tensor.numel(), w, cands)
 
-    # Tensors are evaluated on a few threads (the codec and torch's kernels release the GIL),
-    # each running torch single-threaded: nested OpenMP threads spin against each other.
+    return map_tensors(one, len(items), threads, progress)
+
+
+def map_tensors(one: Callable[[int], T], count: int, threads: int | None,
+                progress: Callable[[Iterable], Iterable] | None = None) -> list[T]:
+    """[one(0), ..., one(count - 1)] on a few threads (the codec and torch's kernels release the
+    GIL), each running torch single-threaded: nested OpenMP threads spin against each other."""
     workers = max(1, threads or os.cpu_count() or 1)
     torch_threads = torch.get_num_threads()
     if workers > 1:
         torch.set_num_threads(1)
     try:
         with ThreadPoolExecutor(workers) as pool:
-            results = pool.map(one, range(len(items)))
+            results = pool.map(one, range(count))
             return list(progress(results) if progress else results)
     finally:
         torch.set_num_threads(torch_threads)

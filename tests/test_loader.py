@@ -259,15 +259,19 @@ def test_truncations_and_unsealed_flips_are_refused():
             load_pgpk(bytes(bad))
 
 
+def square_step_artifact(frame: bytes, side: int) -> bytes:
+    """One fp32 `step` tensor of side x side with this symbols frame and fp16 zero scales."""
+    rec = varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(side) + varint(side) + b"\x0d\x00\x00" \
+        + varint(len(frame)) + varint(2 * side)
+    manifest = varint(1) + rec
+    return reseal(b"PGPK\x01" + varint(len(manifest)) + manifest + frame + b"\x00" * (2 * side))
+
+
 def test_hostile_counts_are_refused_before_allocating():
     # a frame claiming 2^28 symbols in 2^20 one-word chunks, in a few hundred bytes
     frame = bytearray(b"PGRA\x01\x01\x01") + varint(1 << 28) + varint(0) + varint(2) + b"\x04" + varint(1) + varint(0)
     frame += ref.table_fields(0, 2, [8]) + b"\x04" + varint(256) + varint(20) * 16
-    frame = reseal(bytes(frame))
-    rec = varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(1 << 14) + varint(1 << 14) + b"\x0d\x00\x00" \
-        + varint(len(frame)) + varint(2 << 14)
-    manifest = varint(1) + rec
-    art = reseal(b"PGPK\x01" + varint(len(manifest)) + manifest + frame + b"\x00" * (2 << 14))
+    art = square_step_artifact(reseal(bytes(frame)), 1 << 14)
     with pytest.raises(ValueError, match="corrupt pgpk artifact"):
         load_pgpk(art)
     with pytest.raises(CorruptDataError):
@@ -276,11 +280,7 @@ def test_hostile_counts_are_refused_before_allocating():
     # not after stepping through all 2^20 groups of lanes
     frame = bytearray(b"PGRA\x01\x01\x02") + varint(1 << 11) * 2 + varint(0) + varint(2) + b"\x01" + varint(1) \
         + varint(0) + ref.table_fields(0, 2, [1]) + b"\x04" + varint(1 << 22) + varint(16 + 8)
-    frame = reseal(bytes(frame) + struct.pack("<4I", *[1 << 20] * 4) + b"\x07" * 8)
-    rec = varint(0) + varint(1) + b"w" + b"\x01\x02" + varint(1 << 11) + varint(1 << 11) + b"\x0d\x00\x00" \
-        + varint(len(frame)) + varint(2 << 11)
-    manifest = varint(1) + rec
-    art = reseal(b"PGPK\x01" + varint(len(manifest)) + manifest + frame + b"\x00" * (2 << 11))
+    art = square_step_artifact(reseal(bytes(frame) + struct.pack("<4I", *[1 << 20] * 4) + b"\x07" * 8), 1 << 11)
     with pytest.raises(ValueError, match="state"):
         load_pgpk(art)
     with pytest.raises(CorruptDataError):

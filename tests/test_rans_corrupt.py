@@ -35,11 +35,7 @@ def varint(v: int) -> bytes:
 
 
 def header(dtype=1, shape=(10,), offset=0, alphabet=2, precision=4, tables=1, run=0) -> bytes:
-    b = bytearray(b"PGRA\x01") + bytes([dtype, len(shape)])
-    for d in shape:
-        b += varint(d)
-    b += varint((offset << 1) ^ (offset >> 63)) + varint(alphabet) + bytes([precision]) + varint(tables) + varint(run)
-    return bytes(b)
+    return ref.frame_header(shape, alphabet, precision, tables, run, dtype, offset)
 
 
 def table(first, count, explicit):

@@ -8,27 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pgolf_pack import _rans, rans
-from pgolf_pack._reference import put_varint, table_fields
+from pgolf_pack import rans
+from pgolf_pack._reference import frame_header as header
+from pgolf_pack._reference import seal as sealed
+from pgolf_pack._reference import table_fields, varint
 
 RESEAL_AUTO, RESEAL_SCALAR, RESEAL_SEARCH = b"\x01", b"\x03", b"\x09"  # fuzz_decode mode bytes
-
-
-def varint(v: int) -> bytes:
-    out = bytearray()
-    put_varint(out, v)
-    return bytes(out)
-
-
-def sealed(body: bytes) -> bytes:
-    return body + _rans.crc32c(body).to_bytes(4, "little")
-
-
-def header(shape, alphabet, precision, tables, run, dtype=1) -> bytes:
-    b = bytearray(b"PGRA\x01") + bytes([dtype, len(shape)])
-    for d in shape:
-        b += varint(d)
-    return bytes(b + varint(0) + varint(alphabet) + bytes([precision]) + varint(tables) + varint(run))
 
 
 def crafted() -> dict[str, bytes]:

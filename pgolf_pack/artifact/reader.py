@@ -260,15 +260,24 @@ def decode_symbols(view: memoryview, e: TensorEntry, rows: int, cols: int) -> np
 
 def checked_frame(blob: memoryview, ctx: str, what: str, shape: tuple[int, ...],
                   contexts: Callable[[], np.ndarray] | None = None) -> np.ndarray:
-    """Decode a frame that must hold integers of exactly `shape`. The header is checked against
-    the record first and the decode limited to that count, so no allocation (contexts
-    included) ever follows a size the frame declares but the record does not."""
+    """Decode a frame that must hold integers of exactly `shape`. The decode is limited to the
+    record's count, and when the frame needs contexts (sized by the record) its header is
+    checked first, so no allocation ever follows a size the frame declares but the record
+    does not."""
     count = math.prod(shape)
+
+    def agree(held) -> None:  # a FrameInfo or the decoded array
+        if tuple(held.shape) != shape or held.dtype.kind not in "iu":
+            raise CorruptDataError(f"holds {held.dtype}{list(held.shape)}, expected integers of shape {list(shape)}")
+
     try:
-        info = rans.frame_info(blob, max_symbols=count)
-        if info.shape != shape or info.dtype.kind not in "iu":
-            raise CorruptDataError(f"holds {info.dtype}{list(info.shape)}, expected integers of shape {list(shape)}")
-        return rans.decode(blob, contexts=contexts() if contexts else None, max_symbols=count)
+        context_ids = None
+        if contexts is not None:
+            agree(rans.frame_info(blob, max_symbols=count))
+            context_ids = contexts()
+        out = rans.decode(blob, contexts=context_ids, max_symbols=count)
+        agree(out)
+        return out
     except CorruptDataError as err:
         raise CorruptDataError(f"{ctx}: {what} frame: {err}") from None
 
