@@ -61,12 +61,19 @@ def main(argv=None) -> None:
     ap.add_argument("--small", type=int, default=SMALL, help="anchors keep matrices of at most this many entries fp16")
     ap.add_argument("--rate-mus", default=None, help="rate-aware variants, e.g. '1' or '0.5,1' ('' for none; "
                                                       "default: pgolf_pack.lossaware.RATE_MUS)")
+    ap.add_argument("--row-gammas", default=None, help="loss-aware row-scale variants, e.g. '0.5,1' ('' for none; "
+                                                        "default: pgolf_pack.lossaware.ROW_GAMMAS)")
+    ap.add_argument("--labels", default="sampled", choices=("sampled", "data"),
+                    help="targets of the calibration backward pass (collect_stats)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     from pgolf_pack.calibration import LossModel, calibration_tokens, collect_stats
-    from pgolf_pack.lossaware import RATE_MUS, evaluate_calibrated, pack_calibrated
+    from pgolf_pack.lossaware import RATE_MUS, ROW_GAMMAS, evaluate_calibrated, pack_calibrated
 
-    mus = RATE_MUS if args.rate_mus is None else tuple(float(m) for m in args.rate_mus.split(",") if m.strip())
+    def floats(text: str | None, default: tuple[float, ...]) -> tuple[float, ...]:
+        return default if text is None else tuple(float(m) for m in text.split(",") if m.strip())
+
+    mus, gammas = floats(args.rate_mus, RATE_MUS), floats(args.row_gammas, ROW_GAMMAS)
 
     scoring = load_scoring(args, args.model)
     sd, tokens, bpb = scoring.state_dict, scoring.tokens, scoring.bpb
@@ -86,9 +93,9 @@ def main(argv=None) -> None:
     for seed in range(args.seeds):
         t0 = time.perf_counter()
         toks = calibration_tokens(args.calibrate, args.calibration_tokens, offset=seed * (args.calibration_tokens + 1))
-        stats = collect_stats(sd, toks, model=args.model, seq_len=cal_seq, device="cpu")
+        stats = collect_stats(sd, toks, model=args.model, seq_len=cal_seq, device="cpu", labels=args.labels)
         t1 = time.perf_counter()
-        evaluated = evaluate_calibrated(sd, LossModel.of(stats, sd, warn=print), rate_mus=mus)
+        evaluated = evaluate_calibrated(sd, LossModel.of(stats, sd, warn=print), rate_mus=mus, row_gammas=gammas)
         t2 = time.perf_counter()
         if seed == 0:
             stats0 = stats

@@ -1,7 +1,8 @@
 """Calibration statistics from training tokens: what each tensor's quantization error costs in loss.
 
 One pass of the model over N training tokens (validation shards are refused) with a backward
-pass of the summed cross-entropy. Roles are found by intercepting torch's functional calls on
+pass of the summed cross-entropy against targets drawn from the model's own prediction (a
+Monte-Carlo Fisher; `collect_stats(labels="data")` uses the text's next tokens instead). Roles are found by intercepting torch's functional calls on
 the model's own parameters (a `TorchFunctionMode`), never by names, so `nn.Linear`, custom
 linear layers and functional uses such as a tied embedding's output head all count:
 
@@ -11,7 +12,7 @@ linear layers and functional uses such as a tied embedding's output head all cou
   gradient of its output over the tokens that used the row (a diagonal Fisher of the table) and
   the row's usage count. A tied embedding gets both roles;
 * every other float tensor (gains, scales, biases, tensors used any other way) accumulates a
-  diagonal empirical Fisher from one gradient per sequence, Σ_b ĝ_b², which estimates Σ_t g_t²
+  diagonal Fisher from one gradient per sequence, Σ_b ĝ_b², which estimates Σ_t g_t²
   when the tokens' gradients are independent (it overestimates when they are correlated).
 
 `LossModel` turns these into a damage in predicted loss, nats per token (the Gauss-Newton /
@@ -49,6 +50,9 @@ from pgolf_pack.shards import check_vocab, read_shard, training_files
 STATS_FORMAT = "pgolf-calibration/1"
 DEFAULT_TOKENS = 65536  # a 17M baseline model calibrates in about a minute on two idle CPU cores (BENCHMARKS.md)
 DEFAULT_SEQ_LEN = 1024
+# Each table row gets this many extra uses at the table's mean energy per use (LossModel.table_weights).
+TABLE_PRIOR = 1.0
+LABELS = ("sampled", "data")  # targets of the backward pass: drawn from the model, or the text's own
 _CASTS = {"to", "float", "half", "bfloat16", "type", "contiguous", "detach", "type_as"}
 
 
@@ -84,6 +88,7 @@ class CalibrationStats:
     """Sums over `tokens` scored tokens (see the module docstring); all tensors float64 on the CPU."""
 
     tokens: int = 0
+    labels: str = "data"  # the backward pass's targets (collect_stats); files older than the field hold "data"
     hessian: dict[str, torch.Tensor] = field(default_factory=dict)  # [in, in] Σ x xᵀ
     out_energy: dict[str, torch.Tensor] = field(default_factory=dict)  # [out] Σ (∂L/∂y)²
     table_energy: dict[str, torch.Tensor] = field(default_factory=dict)  # [rows, cols] Σ (∂L/∂e)² per use
@@ -103,7 +108,8 @@ class CalibrationStats:
         from safetensors.torch import save
 
         tensors = {f"{kind}/{name}": t.contiguous() for kind in self._KINDS for name, t in getattr(self, kind).items()}
-        return save(tensors, metadata={"format": STATS_FORMAT, "tokens": str(self.tokens)})
+        return save(tensors, metadata={"format": STATS_FORMAT, "tokens": str(self.tokens),
+                                             "labels": self.labels})
 
     @classmethod
     def load(cls, path: str | Path) -> CalibrationStats:
@@ -118,7 +124,9 @@ class CalibrationStats:
                 if meta.get("format") != STATS_FORMAT:
                     raise CorruptDataError(f"'{path}' is not a pgolf-pack statistics file (format {meta.get('format')!r}, "
                                            f"expected {STATS_FORMAT!r})")
-                stats = cls(tokens=int(meta.get("tokens", "0")))
+                stats = cls(tokens=int(meta.get("tokens", "0")), labels=meta.get("labels", "data"))
+                if stats.labels not in LABELS:
+                    raise CorruptDataError(f"'{path}' names unknown calibration labels {stats.labels!r}")
                 for key in f.keys():
                     kind, _, name = key.partition("/")
                     if kind not in cls._KINDS or not name:
@@ -207,9 +215,20 @@ def collect_stats(
     model: str | None = None,
     seq_len: int = DEFAULT_SEQ_LEN,
     device: str = "auto",
+    labels: str = "sampled",
+    seed: int = 0,
     progress: Callable[[Iterable], Iterable] | None = None,
 ) -> CalibrationStats:
-    """One forward and backward pass per sequence of `tokens` (training tokens; see calibration_tokens)."""
+    """One forward and backward pass per sequence of `tokens` (training tokens; see calibration_tokens).
+
+    `labels`: the backward pass scores targets drawn from the model's own prediction ("sampled",
+    with `seed`), which makes the output-gradient energies a Monte-Carlo estimate of the Fisher
+    (= Gauss-Newton) curvature, or the text's next tokens ("data", the empirical Fisher). The
+    empirical one all but ignores outputs the calibration text rarely asks for (an output row's
+    energy is then Σ p², not Σ p(1-p)), so it under-weights rare tokens' rows; sampled labels
+    packed better in BENCHMARKS.md ("Loss-aware packing, second round")."""
+    if labels not in LABELS:
+        raise InputError(f"calibration labels must be one of {', '.join(LABELS)}, got {labels!r}")
     dev = resolve_device(device)
     net = build_model(load_factory(model), state_dict, dev, "checkpoint").float()
     net.eval()
@@ -225,7 +244,7 @@ def collect_stats(
         if name in state_dict and p.is_floating_point():
             params[name] = p
     names = {id(p): name for name, p in params.items()}
-    stats = CalibrationStats()
+    stats = CalibrationStats(labels=labels)
     recorder = _Recorder(names, stats)
     # Find the roles with one short pass, then let gradients flow everywhere except into the linear
     # weights (their output gradients are recorded by hooks; their own gradients are not needed).
@@ -241,12 +260,18 @@ def collect_stats(
                 p.requires_grad_(True)
     stats.hessian.clear()
     stats.table_count.clear()
+    gen = torch.Generator().manual_seed(seed)
     iterator = range(rows)
     for i in progress(iterator) if progress else iterator:
         recorder.reset()
         with recorder:
             logits = call(xs[i : i + 1])
-            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), ys[i : i + 1].reshape(-1), reduction="sum")
+            flat = logits.float().reshape(-1, logits.shape[-1])
+            target = ys[i : i + 1].reshape(-1)
+            if labels == "sampled":  # drawn on the CPU from a seeded generator: the same on every run
+                probs = torch.softmax(flat.detach().double(), -1).cpu()
+                target = torch.multinomial(probs, 1, generator=gen).reshape(-1).to(flat.device)
+            loss = F.cross_entropy(flat, target, reduction="sum")
         if loss.requires_grad:
             loss.backward()
         stats.tokens += seq
@@ -334,7 +359,7 @@ class LossModel:
         n = self.stats.tokens
         parts = []
         if name in self.stats.table_energy:
-            parts.append(0.5 * self.stats.table_energy[name] / n)
+            parts.append(self.table_weights(name))
         if name in self.stats.diag_fisher:
             parts.append(0.5 * self.stats.diag_fisher[name] / n)
         if name in self.stats.hessian:
@@ -343,11 +368,22 @@ class LossModel:
             return None
         return sum(parts)
 
+    def table_weights(self, name: str) -> torch.Tensor:
+        """½ (per-element table energy) / N, with each row given TABLE_PRIOR extra uses at the
+        table's mean energy per use: a row the calibration tokens never used still costs loss when
+        other text uses it (additive smoothing of the row counts). Without it, loss-aware row
+        scales gave unused rows the coarsest grid and the embedding lost 6x its predicted loss."""
+        e = self.stats.table_energy[name]
+        count = self.stats.table_count.get(name)
+        if count is not None and float(count.sum()) > 0:
+            e = e + TABLE_PRIOR * e.sum(0, keepdim=True) / float(count.sum())
+        return 0.5 * e / self.stats.tokens
+
     def extra(self, name: str) -> torch.Tensor | None:
         """The per-element weights added to a linear map's Hessian term (its table role), if any."""
         parts = []
         if name in self.stats.table_energy:
-            parts.append(0.5 * self.stats.table_energy[name] / self.stats.tokens)
+            parts.append(self.table_weights(name))
         if name in self.stats.diag_fisher:
             parts.append(0.5 * self.stats.diag_fisher[name] / self.stats.tokens)
         return sum(parts) if parts else None

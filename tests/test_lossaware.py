@@ -132,7 +132,7 @@ def test_statistics_roles_roundtrip_and_determinism(shards, tmp_path):
     path = tmp_path / "stats.safetensors"
     stats.save(path)
     back = CalibrationStats.load(path)
-    assert back.tokens == stats.tokens
+    assert back.tokens == stats.tokens and back.labels == stats.labels == "sampled"
     for kind in CalibrationStats._KINDS:
         a, b = getattr(stats, kind), getattr(back, kind)
         assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
@@ -229,4 +229,64 @@ def test_calibrated_plan_is_never_over_budget_and_spends_bytes_on_loss(shards, t
         assert previous is None or damage <= previous
         previous = damage
         assert decode_artifact(r.data).tensors().keys() == sd.keys()
-    assert any("~r" in c.spec for t in evaluated.tensors for c in t.candidates)
+    labels = {c.spec for t in evaluated.tensors for c in t.candidates}
+    assert any(x.endswith("~w0.5") for x in labels) and any("~w0.5~r" in x for x in labels)
+    hessian_labels = {c.spec for t in evaluated.tensors if loss_model.has_hessian(t.name) for c in t.candidates}
+    assert not any(x.startswith("step:") and "~w" not in x for x in hessian_labels)  # γ = 0.5 replaces the plain grid
+    plain_rows = evaluate_calibrated(sd, loss_model, row_gammas=(), threads=1)
+    assert {c.spec for t in plain_rows.tensors for c in t.candidates} == {x.replace("~w0.5", "") for x in labels}
+
+
+@given(rows=st.integers(1, 30), seed=st.integers(0, 2**16), gamma=st.sampled_from([0.0, 0.5, 1.0]),
+       spread=st.floats(0.0, 3.0))
+def test_row_gains_follow_the_row_loss_weights(rows, seed, gamma, spread):
+    """γ = 0 is the plain grid; unclamped γ = 1 equalises a_i s_i² at the plain grid's Σ log s."""
+    from pgolf_pack.lossaware import ROW_GAIN_LIMIT, row_gains
+
+    g = torch.Generator().manual_seed(seed)
+    a = torch.exp(spread * torch.randn(rows, generator=g, dtype=torch.float64))
+    sigma = torch.exp(0.5 * torch.randn(rows, generator=g, dtype=torch.float64))
+    m = row_gains(a, sigma, gamma).double()
+    assert bool(((m >= 1 / ROW_GAIN_LIMIT * (1 - 1e-6)) & (m <= ROW_GAIN_LIMIT * (1 + 1e-6))).all())
+    if gamma == 0:
+        assert torch.equal(m, torch.ones_like(m))
+    if gamma == 1 and bool((m < ROW_GAIN_LIMIT * 0.999).all() & (m > 1.001 / ROW_GAIN_LIMIT).all()):
+        cost = a * (sigma * m).square()
+        assert torch.allclose(cost, cost.mean().expand_as(cost), rtol=1e-4)
+        assert abs(float(torch.log(m).sum())) < 1e-4 * rows
+    assert float(row_gains(torch.zeros(rows, dtype=torch.float64), sigma, 1.0).min()) == 1.0  # no weights: plain
+
+
+def test_quantize_gain_scales_each_row_before_rounding():
+    from pgolf_pack.quant.scales import round_scales
+
+    w = torch.randn(6, 40, generator=torch.Generator().manual_seed(3))
+    gain = torch.tensor([0.25, 0.5, 1.0, 2.0, 4.0, 16.0])
+    spec = QuantSpec.parse("step:0.3")
+    plain, scaled = quantize(w, spec), quantize(w, spec, gain=gain)
+    assert torch.equal(scaled.scales, round_scales(0.3 * w.double().std(1).float() * gain, spec.scale_bits)[1])
+    assert torch.equal(quantize(w, spec, gain=torch.ones(6)).symbols, plain.symbols)
+    assert int(scaled.symbols[5].abs().sum()) < int(plain.symbols[5].abs().sum())  # a coarser row: smaller symbols
+
+
+def test_sampled_labels_weigh_outputs_the_text_never_asks_for(shards):
+    """Sampled targets give every output row of the head curvature; the text's own targets only
+    its rows that occur (roughly), and unused table rows still weigh through the prior."""
+    sd = _tiny_checkpoint()
+    tokens = calibration_tokens(str(shards / "fineweb_train_*.bin"), 512)
+    tokens = np.where(tokens < 16, tokens, tokens % 16).astype(np.uint16)  # rows 16-31 never occur
+    sampled = collect_stats(sd, tokens, model=MODEL, seq_len=64, device="cpu")
+    data = collect_stats(sd, tokens, model=MODEL, seq_len=64, device="cpu", labels="data")
+    assert sampled.labels == "sampled" and data.labels == "data"
+    assert all(torch.equal(sampled.hessian[k], data.hessian[k]) for k in data.hessian)  # forward pass alike
+    head_s, head_d = sampled.out_energy["head.weight"], data.out_energy["head.weight"]
+    assert float(head_s[16:].sum() / head_s.sum()) > 2 * float(head_d[16:].sum() / head_d.sum())
+    again = collect_stats(sd, tokens, model=MODEL, seq_len=64, device="cpu")
+    assert torch.equal(again.out_energy["head.weight"], head_s)  # seeded: deterministic
+    other = collect_stats(sd, tokens, model=MODEL, seq_len=64, device="cpu", seed=1)
+    assert not torch.equal(other.out_energy["head.weight"], head_s)
+    weights = LossModel.of(sampled, sd).diagonal("embed.weight")
+    assert float(sampled.table_energy["embed.weight"][16:].abs().sum()) == 0
+    assert bool((weights[16:].sum(1) > 0).all())  # unused rows: weighted by the prior
+    with pytest.raises(InputError, match="labels"):
+        collect_stats(sd, tokens, model=MODEL, seq_len=64, device="cpu", labels="bogus")

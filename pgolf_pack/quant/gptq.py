@@ -164,10 +164,10 @@ class Feedback:
 
 
 def quantize_feedback(w: torch.Tensor, specs: list, hessian: torch.Tensor, stats=None,
-                      hessian32: torch.Tensor | None = None) -> Feedback:
+                      hessian32: torch.Tensor | None = None, gains: list | None = None) -> Feedback:
     """Quantize the 2-D float tensor `w` under each (non-passthrough) spec by error feedback.
 
-    Scales are the ones `quantize` picks. Per row the result of plain rounding is kept where it
+    Scales are the ones `quantize` picks (with each spec's row `gains`, if given). Per row the result of plain rounding is kept where it
     has the smaller (or equal) Hessian-weighted error, so no row is ever worse than rounding to
     nearest in that metric, and an identity Hessian gives rounding to nearest exactly.
     """
@@ -177,7 +177,8 @@ def quantize_feedback(w: torch.Tensor, specs: list, hessian: torch.Tensor, stats
         raise ValueError(f"a [{w.shape[1]}, {w.shape[1]}] Hessian is needed for a {tuple(w.shape)} matrix")
     x = w.detach().float()
     stats = stats or RowStats.of(x)
-    plain = [quantize(x, s, stats) for s in specs]
+    gains = gains or [None] * len(specs)
+    plain = [quantize(x, s, stats, g) for s, g in zip(specs, gains)]
     f = factor(hessian)
     h32 = hessian.float() if hessian32 is None else hessian32
     rows = x.shape[0]

@@ -63,11 +63,14 @@ def as_rows(w: torch.Tensor) -> torch.Tensor:
     return w.detach().float().reshape(rows, w.numel() // rows)
 
 
-def quantize(w: torch.Tensor, spec: QuantSpec, stats: RowStats | None = None) -> Quantized:
+def quantize(w: torch.Tensor, spec: QuantSpec, stats: RowStats | None = None,
+             gain: torch.Tensor | None = None) -> Quantized:
     """Quantize a tensor under `spec` (see QuantSpec for the schemes): any dtype under `raw`,
     floating-point tensors under the others.
 
-    `stats` (RowStats.of(w)) may be passed to save recomputing them across many specs.
+    `stats` (RowStats.of(w)) may be passed to save recomputing them across many specs. `gain`
+    (float [rows], > 0) multiplies each row's scale before it is rounded to its stored form: the
+    loss-aware packer gives rows that matter less to the loss a coarser grid this way.
     """
     shape, dtype = tuple(w.shape), w.dtype
     if spec.kind.float_only and not torch.is_floating_point(w):
@@ -80,7 +83,8 @@ def quantize(w: torch.Tensor, spec: QuantSpec, stats: RowStats | None = None) ->
     if spec.kind.clamped and spec.clip == "mse":
         codes, scales = _mse_scales(x, stats.amax, spec)
     else:
-        codes, scales = round_scales(_raw_scales(stats, spec), spec.scale_bits)
+        raw = _raw_scales(stats, spec)
+        codes, scales = round_scales(raw if gain is None else raw * gain.to(raw.dtype), spec.scale_bits)
     symbols = _symbols(x, scales, spec.qmax)
     return Quantized(spec, shape, dtype, symbols=symbols, scales=scales, scale_codes=codes)
 
