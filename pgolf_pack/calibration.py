@@ -2,9 +2,10 @@
 
 One pass of the model over N training tokens (validation shards are refused) with a backward
 pass of the summed cross-entropy against targets drawn from the model's own prediction (a
-Monte-Carlo Fisher; `collect_stats(labels="data")` uses the text's next tokens instead). Roles are found by intercepting torch's functional calls on
-the model's own parameters (a `TorchFunctionMode`), never by names, so `nn.Linear`, custom
-linear layers and functional uses such as a tied embedding's output head all count:
+Monte-Carlo Fisher; `collect_stats(labels="data")` uses the text's next tokens instead). Roles
+are found by intercepting torch's functional calls on the model's own parameters (a
+`TorchFunctionMode`), never by names, so `nn.Linear`, custom linear layers and functional uses
+such as a tied embedding's output head all count:
 
 * a weight W used as a linear map y = x Wᵀ (`F.linear`) accumulates its input second moment
   H = Σ_t x_t x_tᵀ and its output-gradient energy G_i = Σ_t (∂L/∂y_{t,i})², L the summed loss;
@@ -108,8 +109,7 @@ class CalibrationStats:
         from safetensors.torch import save
 
         tensors = {f"{kind}/{name}": t.contiguous() for kind in self._KINDS for name, t in getattr(self, kind).items()}
-        return save(tensors, metadata={"format": STATS_FORMAT, "tokens": str(self.tokens),
-                                             "labels": self.labels})
+        return save(tensors, metadata={"format": STATS_FORMAT, "tokens": str(self.tokens), "labels": self.labels})
 
     @classmethod
     def load(cls, path: str | Path) -> CalibrationStats:
@@ -226,7 +226,7 @@ def collect_stats(
     (= Gauss-Newton) curvature, or the text's next tokens ("data", the empirical Fisher). The
     empirical one all but ignores outputs the calibration text rarely asks for (an output row's
     energy is then Σ p², not Σ p(1-p)), so it under-weights rare tokens' rows; sampled labels
-    packed better in BENCHMARKS.md ("Loss-aware packing, second round")."""
+    packed better (BENCHMARKS.md, "Second round: sampled-label Fisher ...")."""
     if labels not in LABELS:
         raise InputError(f"calibration labels must be one of {', '.join(LABELS)}, got {labels!r}")
     dev = resolve_device(device)

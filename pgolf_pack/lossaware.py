@@ -130,6 +130,7 @@ def _candidates(name: str, tensor: torch.Tensor, specs: list[str], loss: LossMod
     w = tensor.detach().float()
     stats = RowStats.of(tensor) if tensor.numel() > 1 else None
     feedback: list[tuple[str, QuantSpec, torch.Tensor | None]] = []
+    gains: dict[float, torch.Tensor] = {}  # γ -> row_gains, computed once per tensor
     for text in specs:
         spec = QuantSpec.parse(text)
         if (tensor.dim() == 0 or tensor.numel() == 0) and not spec.is_passthrough:
@@ -139,8 +140,9 @@ def _candidates(name: str, tensor: torch.Tensor, specs: list[str], loss: LossMod
                 feedback.append((text, spec, None))
                 continue
             for g in gammas:
-                gain = None if g == 0 else row_gains(loss.diagonal(name).reshape(w.shape[0], -1).sum(1), stats.std, g)
-                feedback.append((text if g == 0 else f"{text}{ROW_MARK}{g:g}", spec, gain))
+                if g and g not in gains:
+                    gains[g] = row_gains(loss.diagonal(name).reshape(w.shape[0], -1).sum(1), stats.std, g)
+                feedback.append((text if g == 0 else f"{text}{ROW_MARK}{g:g}", spec, gains.get(g)))
             continue
         q = quantize(tensor, spec, stats)
         out[text] = _measured(name, tensor, w, q, loss)
