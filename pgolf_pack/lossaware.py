@@ -47,12 +47,15 @@ def rate_aware_worthy(spec: QuantSpec) -> bool:
     if spec.scheme == "step":
         return spec.k >= RATE_MIN_STEP
     return spec.scheme in ("pent", "tern") or (spec.scheme == "int" and spec.bits <= 4)
+
+
 RATE_MARK = "~r"
 # Loss-aware row scales: the step candidates of a matrix with a Hessian have row scales that follow
-# the rows' loss weights (row_gains) with these exponents (0: the plain grid). On the demo model
-# γ = 0.5 cut the loss at the GPTQ int6 export's bytes by a fifth (BENCHMARKS.md), mostly in the
-# tied embedding, whose rows matter as unequally as the tokens' frequencies; adding γ = 0 or 1
-# beside it changed nothing there and would cost its time again.
+# the rows' loss weights (row_gains) with these exponents (0: the plain grid). With the sampled
+# Fisher and the table prior (calibration.py), γ = 0.5 cut the loss at the GPTQ int6 export's
+# bytes by 12-20% on the demo model and 30% on a 6x256 one (BENCHMARKS.md, "Second round"),
+# mostly in the tied embedding, whose rows matter as unequally as the tokens' frequencies; adding
+# γ = 0 or 1 beside it gave the same plans and would cost its time again.
 ROW_GAMMAS = (0.5,)
 ROW_GAIN_LIMIT = 16.0  # no row's scale moves more than this factor either way
 ROW_MARK = "~w"
