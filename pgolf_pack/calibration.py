@@ -356,12 +356,7 @@ class LossModel:
     def diagonal(self, name: str) -> torch.Tensor | None:
         """Per-element loss weight of the non-Hessian roles (table or fallback), or for a linear map
         the diagonal of its Hessian metric; None for a tensor with no statistics."""
-        n = self.stats.tokens
-        parts = []
-        if name in self.stats.table_energy:
-            parts.append(self.table_weights(name))
-        if name in self.stats.diag_fisher:
-            parts.append(0.5 * self.stats.diag_fisher[name] / n)
+        parts = [p for p in (self.extra(name),) if p is not None]
         if name in self.stats.hessian:
             parts.append(self.row_weights(name)[:, None] * torch.diagonal(self.hessian(name))[None, :])
         if not parts:
@@ -380,7 +375,8 @@ class LossModel:
         return 0.5 * e / self.stats.tokens
 
     def extra(self, name: str) -> torch.Tensor | None:
-        """The per-element weights added to a linear map's Hessian term (its table role), if any."""
+        """The per-element weights of the non-Hessian roles (table, diagonal Fisher), if any: what a
+        linear map's damage adds to its Hessian term (a tied embedding's table role)."""
         parts = []
         if name in self.stats.table_energy:
             parts.append(self.table_weights(name))

@@ -100,7 +100,7 @@ def reseal(body: bytes) -> bytes:
     return body + struct.pack("<I", _rans.crc32c(body))
 
 
-def varint(v):
+def varint(v):  # written again on purpose: an oracle independent of pgolf_pack.artifact.format
     out = bytearray()
     while v >= 0x80:
         out.append((v & 0x7F) | 0x80)

@@ -167,9 +167,10 @@ def quantize_feedback(w: torch.Tensor, specs: list, hessian: torch.Tensor, stats
                       hessian32: torch.Tensor | None = None, gains: list | None = None) -> Feedback:
     """Quantize the 2-D float tensor `w` under each (non-passthrough) spec by error feedback.
 
-    Scales are the ones `quantize` picks (with each spec's row `gains`, if given). Per row the result of plain rounding is kept where it
-    has the smaller (or equal) Hessian-weighted error, so no row is ever worse than rounding to
-    nearest in that metric, and an identity Hessian gives rounding to nearest exactly.
+    Scales are the ones `quantize` picks (with each spec's row `gains`, if given). Per row the
+    result of plain rounding is kept where it has the smaller (or equal) Hessian-weighted error, so
+    no row is ever worse than rounding to nearest in that metric, and an identity Hessian gives
+    rounding to nearest exactly.
     """
     from pgolf_pack.quant.uniform import RowStats, quantize
 

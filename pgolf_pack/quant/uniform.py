@@ -70,7 +70,8 @@ def quantize(w: torch.Tensor, spec: QuantSpec, stats: RowStats | None = None,
 
     `stats` (RowStats.of(w)) may be passed to save recomputing them across many specs. `gain`
     (float [rows], > 0) multiplies each row's scale before it is rounded to its stored form: the
-    loss-aware packer gives rows that matter less to the loss a coarser grid this way.
+    loss-aware packer gives rows that matter less to the loss a coarser grid this way (clip
+    "mse" picks its own scales and ignores it).
     """
     shape, dtype = tuple(w.shape), w.dtype
     if spec.kind.float_only and not torch.is_floating_point(w):
