@@ -38,15 +38,18 @@ def main(argv=None) -> None:
     stats = collect_stats(sd, calibration_tokens(args.calibrate, args.calibration_tokens), seq_len=args.seq_len,
                           device="cpu")
     evaluated = evaluate_calibrated(sd, LossModel.of(stats, sd))
-    counts = sum(np.bincount(read_shard(f), minlength=1) for f in training_files(args.calibrate))
+    rows = sd[args.tensor].shape[0]
+    counts = sum(np.bincount(read_shard(f), minlength=rows) for f in training_files(args.calibrate))
+    if len(counts) != rows:
+        raise SystemExit(f"the training shards hold token ids beyond {args.tensor}'s {rows} rows")
     for budget in (int(b) for b in args.budgets.split(",")):
         packed = pack_calibrated(evaluated, sd, budget)
         art = decode_artifact(packed.data)
         entry = next(e for e in art.entries if e.name == args.tensor)
-        if entry.kind.stores_values or len(entry.shape) != 2 or entry.shape[0] < len(counts):
-            raise SystemExit(f"{args.tensor} is not a quantized table with a row per token id in this plan")
+        if entry.kind.stores_values or len(entry.shape) != 2:
+            raise SystemExit(f"{args.tensor} is not stored quantized as a 2-D table in this plan")
         sym = decode_symbols(memoryview(art.data), entry, *quantized_shape(entry)).astype(np.int64)
-        unused = np.pad(counts, (0, entry.shape[0] - len(counts))) == 0
+        unused = counts == 0
         values, freq = np.unique(sym, return_counts=True)
         cost = -np.log2(freq / freq.sum())
         row_bits = cost[np.searchsorted(values, sym)].sum(axis=1)

@@ -356,7 +356,8 @@ class LossModel:
     def diagonal(self, name: str) -> torch.Tensor | None:
         """Per-element loss weight of the non-Hessian roles (table or fallback), or for a linear map
         the diagonal of its Hessian metric; None for a tensor with no statistics."""
-        parts = [p for p in (self.extra(name),) if p is not None]
+        extra = self.extra(name)
+        parts = [] if extra is None else [extra]
         if name in self.stats.hessian:
             parts.append(self.row_weights(name)[:, None] * torch.diagonal(self.hessian(name))[None, :])
         if not parts:
