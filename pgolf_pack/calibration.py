@@ -27,13 +27,16 @@ are so comparable, and the planner can add them.
 
 Accumulation: each sequence's sums are formed in float32 (at most seq_len terms per entry, a
 relative error of at most seq_len · 2⁻²⁴ and typically √seq_len · 2⁻²⁴) and added into float64
-totals in a fixed order, so the same tokens on the same device give the same statistics. Table
-statistics are accumulated on the CPU (a GPU's atomic index_add would change the order).
+totals in a fixed order, and the pass runs with torch's deterministic algorithms (on CUDA the
+default attention backward adds with atomics), so the same tokens on the same device give the
+same statistics. Table statistics are accumulated on the CPU (a GPU's atomic index_add would
+change the order).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -218,6 +221,7 @@ def collect_stats(
     labels: str = "sampled",
     seed: int = 0,
     progress: Callable[[Iterable], Iterable] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> CalibrationStats:
     """One forward and backward pass per sequence of `tokens` (training tokens; see calibration_tokens).
 
@@ -226,10 +230,17 @@ def collect_stats(
     (= Gauss-Newton) curvature, or the text's next tokens ("data", the empirical Fisher). The
     empirical one all but ignores outputs the calibration text rarely asks for (an output row's
     energy is then Σ p², not Σ p(1-p)), so it under-weights rare tokens' rows; sampled labels
-    packed better (BENCHMARKS.md, "Second round: sampled-label Fisher ...")."""
+    packed better (BENCHMARKS.md, "Second round: sampled-label Fisher ...").
+
+    The pass runs under `torch.use_deterministic_algorithms(True)` (restored afterwards): on CUDA
+    the default attention backward adds with atomics, so two runs would give different
+    statistics and possibly different artifacts. A model using an operation that has no
+    deterministic implementation is calibrated again without it, and `warn` says so."""
     if labels not in LABELS:
         raise InputError(f"calibration labels must be one of {', '.join(LABELS)}, got {labels!r}")
     dev = resolve_device(device)
+    if dev.type == "cuda":  # cuBLAS's deterministic workspace; read when it is first used
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     net = build_model(load_factory(model), state_dict, dev, "checkpoint").float()
     net.eval()
     call = raw_logits_call(net)
@@ -243,6 +254,31 @@ def collect_stats(
     for name, p in list(net.named_parameters(remove_duplicate=False)) + list(net.named_buffers(remove_duplicate=False)):
         if name in state_dict and p.is_floating_point():
             params[name] = p
+    was = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        torch.use_deterministic_algorithms(True)
+        try:
+            return _calibration_pass(call, params, xs, ys, labels, seed, progress)
+        except RuntimeError as e:
+            if "deterministic" not in str(e):
+                raise
+            reason = str(e).splitlines()[0][:200]
+        if warn:
+            warn(f"calibration: the model uses an operation with no deterministic implementation on {dev} "
+                 f"({reason}); calibrating without that guarantee, so two runs may give different artifacts")
+        torch.use_deterministic_algorithms(False)
+        return _calibration_pass(call, params, xs, ys, labels, seed, progress)
+    finally:
+        torch.use_deterministic_algorithms(was[0], warn_only=was[1])
+
+
+def _calibration_pass(call: Callable[[torch.Tensor], torch.Tensor], params: dict[str, torch.Tensor],
+                      xs: torch.Tensor, ys: torch.Tensor, labels: str, seed: int,
+                      progress: Callable[[Iterable], Iterable] | None) -> CalibrationStats:
+    """collect_stats' pass over the sequences `xs` (targets `ys`), from fresh statistics."""
+    rows, seq = xs.shape
+    for p in params.values():
+        p.grad = None
     names = {id(p): name for name, p in params.items()}
     stats = CalibrationStats(labels=labels)
     recorder = _Recorder(names, stats)

@@ -249,7 +249,7 @@ def calibrated_pack(
     elif calibrate:
         toks = calibration_tokens(calibrate, tokens or DEFAULT_TOKENS)
         stats = collect_stats(state_dict, toks, model=model, seq_len=seq_len or DEFAULT_SEQ_LEN, device=device,
-                              progress=_bar("calibrating", "seq", show_progress))
+                              progress=_bar("calibrating", "seq", show_progress), warn=warn)
     else:
         raise InputError("loss-aware packing needs --calibrate GLOB or --stats-in FILE")
     loss = LossModel.of(stats, state_dict, warn=warn)

@@ -29,3 +29,25 @@ def tiny_mlp_lm(state_dict):
     model = TinyMLPLM(vocab, dim, state_dict["up.weight"].shape[0])
     model.load_state_dict(state_dict)
     return model
+
+
+class FlagRecordingLM(TinyMLPLM):
+    """TinyMLPLM that records, at each forward, whether torch's deterministic algorithms are on,
+    and with `alert` also calls an operation torch reports as having no deterministic
+    implementation (`put_` without accumulation; on CUDA, scatter-adds are such operations)."""
+
+    seen: list[bool] = []
+    alert = False
+
+    def forward_logits(self, x: torch.Tensor) -> torch.Tensor:
+        FlagRecordingLM.seen.append(torch.are_deterministic_algorithms_enabled())
+        if FlagRecordingLM.alert:
+            torch.zeros(2).put_(torch.tensor([0, 0]), torch.ones(2), accumulate=False)
+        return super().forward_logits(x)
+
+
+def flag_recording_lm(state_dict):
+    vocab, dim = state_dict["embed.weight"].shape
+    model = FlagRecordingLM(vocab, dim, state_dict["up.weight"].shape[0])
+    model.load_state_dict(state_dict)
+    return model

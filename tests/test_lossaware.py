@@ -290,3 +290,35 @@ def test_sampled_labels_weigh_outputs_the_text_never_asks_for(shards):
     assert bool((weights[16:].sum(1) > 0).all())  # unused rows: weighted by the prior
     with pytest.raises(InputError, match="labels"):
         collect_stats(sd, tokens, model=MODEL, seq_len=64, device="cpu", labels="bogus")
+
+
+def test_calibration_pass_runs_deterministic_and_falls_back_with_a_warning(shards):
+    """The pass runs with torch's deterministic algorithms (CUDA's attention backward is not
+    deterministic by default) and restores the caller's setting; a model with an operation that
+    has no deterministic implementation is calibrated without it, said once, same statistics."""
+    from calib_models import FlagRecordingLM
+
+    sd = _tiny_checkpoint()
+    tokens = calibration_tokens(str(shards / "fineweb_train_*.bin"), 256)
+    plain = collect_stats(sd, tokens, model=MODEL, seq_len=64, device="cpu")
+    FlagRecordingLM.seen, FlagRecordingLM.alert = [], False
+    assert not torch.are_deterministic_algorithms_enabled()
+    notes: list[str] = []
+    strict = collect_stats(sd, tokens, model="calib_models:flag_recording_lm", seq_len=64, device="cpu",
+                           warn=notes.append)
+    assert len(FlagRecordingLM.seen) > 2 and all(FlagRecordingLM.seen[1:]) and not notes  # [0]: the vocab check
+    assert not torch.are_deterministic_algorithms_enabled()
+    FlagRecordingLM.seen, FlagRecordingLM.alert = [], True
+    try:
+        loose = collect_stats(sd, tokens, model="calib_models:flag_recording_lm", seq_len=64, device="cpu",
+                              warn=notes.append)
+    finally:
+        FlagRecordingLM.alert = False
+    assert FlagRecordingLM.seen[1] and not FlagRecordingLM.seen[-1]  # tried strict, then without
+    assert len(notes) == 1 and "no deterministic implementation" in notes[0] and "put_" in notes[0]
+    assert not torch.are_deterministic_algorithms_enabled()
+    for stats in (strict, loose):
+        assert stats.tokens == plain.tokens
+        for kind in ("hessian", "out_energy", "table_energy", "table_count", "diag_fisher"):
+            a, b = getattr(stats, kind), getattr(plain, kind)
+            assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), kind
