@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import platform
+import sys
 import time
 
 import numpy as np
@@ -54,7 +55,7 @@ def one_run(sd: dict, tokens: np.ndarray, device: torch.device, seq_len: int, bu
             threads: int | None) -> dict:
     """Seconds per stage and the artifact's digest, for one calibrated pack."""
     t0 = time.perf_counter()
-    stats = collect_stats(sd, tokens, seq_len=seq_len, device=str(device))
+    stats = collect_stats(sd, tokens, seq_len=seq_len, device=str(device), warn=lambda line: print(line, file=sys.stderr))
     _sync(device)
     t1 = time.perf_counter()
     evaluated = evaluate_calibrated(sd, LossModel.of(stats, sd), threads=threads)
