@@ -82,10 +82,13 @@ def main(argv=None) -> int:
 
     sd = load_state_dict(args.checkpoint) if args.checkpoint else baseline_state_dict(**SHAPES[args.shape])
     weights = sum(t.numel() for t in sd.values())
-    vocab = sd["tok_emb.weight"].shape[0] if "tok_emb.weight" in sd else SHAPES[args.shape]["vocab"]
     if args.calibrate:
         tokens = calibration_tokens(args.calibrate, args.tokens)
+    elif args.checkpoint and "tok_emb.weight" not in sd:
+        raise SystemExit("random token ids need the vocabulary size from tok_emb.weight, which this checkpoint "
+                         "lacks: pass --calibrate with its training shards")
     else:
+        vocab = sd["tok_emb.weight"].shape[0] if args.checkpoint else SHAPES[args.shape]["vocab"]
         tokens = np.random.default_rng(0).integers(0, vocab, args.tokens + 1).astype(np.uint16)
     device = resolve_device(args.device)
     budget = int(args.bits * weights / 8)
