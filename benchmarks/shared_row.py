@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 import torch
 from _scoring import add_scoring_arguments, load_scoring
+from unused_rows import never_used
 
 from pgolf_pack.artifact import decode_artifact
 from pgolf_pack.calibration import LossModel, calibration_tokens, collect_stats
 from pgolf_pack.lossaware import evaluate_calibrated, pack_calibrated
-from pgolf_pack.shards import read_shard, training_files
 
 RECORD_BYTES = 16  # besides the fp16 vector: a record naming the rows (a range or a short mask)
 
@@ -42,10 +41,7 @@ def main(argv=None) -> None:
     stats = collect_stats(sd, calibration_tokens(args.calibrate, args.calibration_tokens), seq_len=args.seq_len,
                           device="cpu")
     rows = sd[name].shape[0]
-    counts = sum(np.bincount(read_shard(f), minlength=rows) for f in training_files(args.calibrate))
-    if len(counts) != rows:
-        raise SystemExit(f"the training shards hold token ids beyond {name}'s {rows} rows")
-    unused = torch.from_numpy(counts == 0)
+    unused = torch.from_numpy(never_used(args.calibrate, rows, name))
     if not bool(unused.any()):
         raise SystemExit(f"every row of {name} is used by the training shards: nothing to share")
     table = sd[name].float()

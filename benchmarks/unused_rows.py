@@ -24,6 +24,14 @@ from pgolf_pack.lossaware import evaluate_calibrated, pack_calibrated
 from pgolf_pack.shards import read_shard, training_files
 
 
+def never_used(pattern: str, rows: int, name: str) -> np.ndarray:
+    """Which of a table's `rows` no token of the training shards matching `pattern` uses (bool)."""
+    counts = sum(np.bincount(read_shard(f), minlength=rows) for f in training_files(pattern))
+    if len(counts) != rows:
+        raise SystemExit(f"the training shards hold token ids beyond {name}'s {rows} rows")
+    return counts == 0
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("checkpoint")
@@ -38,10 +46,7 @@ def main(argv=None) -> None:
     stats = collect_stats(sd, calibration_tokens(args.calibrate, args.calibration_tokens), seq_len=args.seq_len,
                           device="cpu")
     evaluated = evaluate_calibrated(sd, LossModel.of(stats, sd))
-    rows = sd[args.tensor].shape[0]
-    counts = sum(np.bincount(read_shard(f), minlength=rows) for f in training_files(args.calibrate))
-    if len(counts) != rows:
-        raise SystemExit(f"the training shards hold token ids beyond {args.tensor}'s {rows} rows")
+    unused = never_used(args.calibrate, sd[args.tensor].shape[0], args.tensor)
     for budget in (int(b) for b in args.budgets.split(",")):
         packed = pack_calibrated(evaluated, sd, budget)
         art = decode_artifact(packed.data)
@@ -49,7 +54,6 @@ def main(argv=None) -> None:
         if entry.kind.stores_values or len(entry.shape) != 2:
             raise SystemExit(f"{args.tensor} is not stored quantized as a 2-D table in this plan")
         sym = decode_symbols(memoryview(art.data), entry, *quantized_shape(entry)).astype(np.int64)
-        unused = counts == 0
         values, freq = np.unique(sym, return_counts=True)
         cost = -np.log2(freq / freq.sum())
         row_bits = cost[np.searchsorted(values, sym)].sum(axis=1)

@@ -24,11 +24,15 @@ class TinyMLPLM(torch.nn.Module):
         return self.head(h)
 
 
-def tiny_mlp_lm(state_dict):
+def _loaded(cls: type[TinyMLPLM], state_dict) -> TinyMLPLM:
     vocab, dim = state_dict["embed.weight"].shape
-    model = TinyMLPLM(vocab, dim, state_dict["up.weight"].shape[0])
+    model = cls(vocab, dim, state_dict["up.weight"].shape[0])
     model.load_state_dict(state_dict)
     return model
+
+
+def tiny_mlp_lm(state_dict):
+    return _loaded(TinyMLPLM, state_dict)
 
 
 class FlagRecordingLM(TinyMLPLM):
@@ -47,7 +51,4 @@ class FlagRecordingLM(TinyMLPLM):
 
 
 def flag_recording_lm(state_dict):
-    vocab, dim = state_dict["embed.weight"].shape
-    model = FlagRecordingLM(vocab, dim, state_dict["up.weight"].shape[0])
-    model.load_state_dict(state_dict)
-    return model
+    return _loaded(FlagRecordingLM, state_dict)
